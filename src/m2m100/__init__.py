@@ -1,0 +1,42 @@
+"""m2m100: a from-scratch M2M100 many-to-many translation model and the system around it."""
+
+from .config import M2M100Config
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    GenerationError,
+    InputTooLongError,
+    LanguageError,
+    M2M100Error,
+)
+from .model import M2M100ForConditionalGeneration, M2M100Model
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # Heavier or optional parts load on first use, so `import m2m100` stays fast.
+    if name == "M2M100Tokenizer":
+        from .tokenizer import M2M100Tokenizer
+
+        return M2M100Tokenizer
+    if name == "Translator":
+        from .translate import Translator
+
+        return Translator
+    if name == "GenerationConfig":
+        from .generation import GenerationConfig
+
+        return GenerationConfig
+    if name in ("AutoTokenizer", "AutoModelForSeq2SeqLM", "AutoConfig"):
+        from . import auto
+
+        return getattr(auto, name)
+    raise AttributeError(f"module 'm2m100' has no attribute {name!r}")
+
+
+__all__ = [
+    "M2M100Config", "M2M100Model", "M2M100ForConditionalGeneration", "M2M100Tokenizer", "Translator",
+    "GenerationConfig", "AutoTokenizer", "AutoModelForSeq2SeqLM", "AutoConfig",
+    "M2M100Error", "ConfigError", "CheckpointError", "LanguageError", "InputTooLongError", "GenerationError",
+]

@@ -1,0 +1,80 @@
+"""The decoder's key/value cache: an explicit object with documented shapes.
+
+Self-attention K/V grow by one step per generated token and live in preallocated buffers; cross-attention
+K/V are projections of the encoder output, computed once on the first decoder call and reused.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class KVCache:
+    """Per-layer K/V tensors for incremental decoding.
+
+    self_k[i], self_v[i]: (batch, heads, capacity, head_dim); positions [0, length) hold real entries.
+    cross_k[i], cross_v[i]: (batch, heads, src_len, head_dim), or None until the first decoder call.
+    `capacity` may be given up front (generation knows its maximum length); otherwise buffers double
+    as needed, so a cache passed back and forth through `forward` works like transformers' dynamic cache.
+    """
+
+    def __init__(self, num_layers: int, capacity: int | None = None):
+        self.num_layers = num_layers
+        self.capacity = capacity
+        self.length = 0
+        self.self_k: list[torch.Tensor | None] = [None] * num_layers
+        self.self_v: list[torch.Tensor | None] = [None] * num_layers
+        self.cross_k: list[torch.Tensor | None] = [None] * num_layers
+        self.cross_v: list[torch.Tensor | None] = [None] * num_layers
+
+    def get_seq_length(self) -> int:
+        """Number of decoder positions already cached."""
+        return self.length
+
+    def __len__(self) -> int:
+        return self.num_layers
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store new self-attention K/V (batch, heads, new, head_dim) after the cached ones; return all of them.
+
+        Every layer writes at the same offset; `advance` moves it once the whole decoder step is done.
+        """
+        start, end = self.length, self.length + k.shape[2]
+        buf_k = self.self_k[layer]
+        if buf_k is None or buf_k.shape[2] < end or buf_k.shape[0] != k.shape[0]:
+            self._grow(layer, k, end)
+            buf_k = self.self_k[layer]
+        buf_v = self.self_v[layer]
+        buf_k[:, :, start:end] = k
+        buf_v[:, :, start:end] = v
+        return buf_k[:, :, :end], buf_v[:, :, :end]
+
+    def _grow(self, layer: int, like: torch.Tensor, needed: int) -> None:
+        old_k, old_v = self.self_k[layer], self.self_v[layer]
+        capacity = max(needed, self.capacity or 0, 2 * (old_k.shape[2] if old_k is not None else 0), 16)
+        batch, heads, _, head_dim = like.shape
+        new_k = like.new_empty(batch, heads, capacity, head_dim)
+        new_v = like.new_empty(batch, heads, capacity, head_dim)
+        if old_k is not None and self.length:
+            new_k[:, :, : self.length] = old_k[:, :, : self.length]
+            new_v[:, :, : self.length] = old_v[:, :, : self.length]
+        self.self_k[layer], self.self_v[layer] = new_k, new_v
+
+    def advance(self, steps: int) -> None:
+        self.length += steps
+
+    def has_cross(self, layer: int) -> bool:
+        return self.cross_k[layer] is not None
+
+    def set_cross(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
+        self.cross_k[layer], self.cross_v[layer] = k, v
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Select batch rows (beam reordering, dropping finished rows): row r becomes old row index[r]."""
+        for store in (self.self_k, self.self_v, self.cross_k, self.cross_v):
+            for i, t in enumerate(store):
+                if t is not None:
+                    store[i] = t.index_select(0, index.to(t.device))
+
+    # transformers' caches call it this
+    reorder_cache = reorder

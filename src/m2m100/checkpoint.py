@@ -1,0 +1,324 @@
+"""Hugging Face hub-layout checkpoints: find the files, read them safely, map keys by table, save.
+
+Load pipeline: resolve files -> read tensors (safetensors memory-mapped; pickles only with weights_only)
+-> map every key through KEY_RULES (consumed or deliberately ignored, nothing silently dropped)
+-> check every shape -> assign into a model built on the meta device (no wasted random init).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import M2M100Config
+from .errors import CheckpointError, ConfigError
+from .hub import atomic_write_bytes, atomic_write_text, resolve_file
+
+SAFE_WEIGHTS = "model.safetensors"
+SAFE_INDEX = "model.safetensors.index.json"
+PT_WEIGHTS = "pytorch_model.bin"
+PT_INDEX = "pytorch_model.bin.index.json"
+
+IGNORE = None
+# Checkpoint key (after prefix normalisation to the ForConditionalGeneration layout) -> our key, or IGNORE.
+# Rules are tried in order; the first match wins; keys matching none are an error.
+KEY_RULES: list[tuple[str, str | None]] = [
+    # Sinusoid tables are a function of the config; some old uploads store them anyway.
+    (r"model\.(encoder|decoder)\.embed_positions\.(weights|_float_tensor)", IGNORE),
+    # fairseq bookkeeping carried by a few conversions
+    (r"model\.(encoder|decoder)\.version", IGNORE),
+    # Encoder/decoder token embeddings are the shared matrix under other names (tied).
+    (r"model\.(encoder|decoder)\.embed_tokens\.weight", "model.shared.weight"),
+    # The output projection is tied to the shared embedding when tie_word_embeddings.
+    (r"lm_head\.weight", "lm_head.weight"),
+    (r"(model\..+)", r"\1"),
+]
+_COMPILED = [(re.compile(pattern + r"\Z"), target) for pattern, target in KEY_RULES]
+
+
+def map_key(key: str) -> str | None:
+    """Our parameter name for a checkpoint key (in the ForConditionalGeneration layout), IGNORE, or raise."""
+    for pattern, target in _COMPILED:
+        match = pattern.match(key)
+        if match:
+            return None if target is IGNORE else match.expand(target)
+    raise KeyError(key)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------------
+def find_weight_files(name_or_path: str | os.PathLike, **hub: Any) -> list[Path]:
+    """The weight files of a checkpoint, preferring safetensors; shard names are validated."""
+    for single, index in ((SAFE_WEIGHTS, SAFE_INDEX), (PT_WEIGHTS, PT_INDEX)):
+        path = resolve_file(name_or_path, single, required=False, **hub)
+        if path is not None:
+            return [path]
+        index_path = resolve_file(name_or_path, index, required=False, **hub)
+        if index_path is not None:
+            return [resolve_file(name_or_path, shard, **hub) for shard in shard_names(index_path)]
+    raise CheckpointError(
+        f"no weights found for {name_or_path}: expected {SAFE_WEIGHTS}, {SAFE_INDEX}, {PT_WEIGHTS} or {PT_INDEX}"
+    )
+
+
+def shard_names(index_path: Path) -> list[str]:
+    try:
+        index = json.loads(Path(index_path).read_text(encoding="utf-8"))
+        weight_map = index["weight_map"]
+        names = sorted(set(weight_map.values()))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"shard index {index_path} is malformed: {exc}") from None
+    for name in names:
+        # A shard index is data from the internet: never let it point outside the model directory.
+        if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts or "\\" in name:
+            raise CheckpointError(f"shard index {index_path} names a file outside the model directory: {name!r}")
+    return names
+
+
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """All tensors of one file, on CPU. safetensors are memory-mapped; pickles load with weights_only=True."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"checkpoint file {path} is empty (0 bytes)")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path, size)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # pickle and zip errors come in many types
+        raise CheckpointError(f"cannot read checkpoint file {path}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"checkpoint file {path} does not hold a flat dictionary of tensors")
+    return state
+
+
+def _read_safetensors(path: Path, size: int) -> dict[str, torch.Tensor]:
+    from safetensors import safe_open
+
+    # Check the header ourselves first: a truncated download otherwise fails deep inside with a vague message.
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        header_len = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if header_len <= 0 or header_len > min(size - 8, 100_000_000):
+            raise CheckpointError(f"checkpoint file {path} is corrupt: bad safetensors header length {header_len}")
+        try:
+            header = json.loads(handle.read(header_len))
+        except ValueError:
+            raise CheckpointError(f"checkpoint file {path} is corrupt: unreadable safetensors header") from None
+    ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__" and isinstance(entry, dict)]
+    if ends and 8 + header_len + max(ends) > size:
+        raise CheckpointError(
+            f"checkpoint file {path} is truncated: {size} bytes, the header needs {8 + header_len + max(ends)}"
+        )
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as reader:
+            return {key: reader.get_tensor(key) for key in reader.keys()}
+    except Exception as exc:
+        raise CheckpointError(f"cannot read checkpoint file {path}: {exc}") from None
+
+
+def normalise_prefix(state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+    """Put keys in the ForConditionalGeneration layout: base-model checkpoints lack the `model.` prefix."""
+    if any(k.startswith("model.") for k in state):
+        return state
+    if any(k.startswith(("encoder.", "decoder.", "shared.")) for k in state):
+        return {(k if k == "lm_head.weight" else f"model.{k}"): v for k, v in state.items()}
+    raise CheckpointError(f"{source} does not look like an M2M100 checkpoint (no model/encoder/decoder keys)")
+
+
+def map_state_dict(
+    state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], config: M2M100Config, source: str
+) -> dict[str, torch.Tensor]:
+    """Map checkpoint tensors onto `expected` (our names -> meta tensors); every key consumed, every shape checked."""
+    mapped: dict[str, torch.Tensor] = {}
+    for key, tensor in state.items():
+        try:
+            target = map_key(key)
+        except KeyError:
+            raise CheckpointError(f"unexpected key {key!r} in {source}") from None
+        if target is None:
+            continue
+        if target not in expected:
+            if target == "lm_head.weight":  # a ForConditionalGeneration checkpoint loaded as M2M100Model
+                continue
+            raise CheckpointError(f"unexpected key {key!r} in {source}")
+        want = tuple(expected[target].shape)
+        if tuple(tensor.shape) != want:
+            raise CheckpointError(
+                f"shape mismatch for {key!r} in {source}: checkpoint has {tuple(tensor.shape)}, "
+                f"the config expects {want} (check config.json: vocab_size, d_model, ffn dims)"
+            )
+        if target in mapped and target == "model.shared.weight" and key != "model.shared.weight":
+            continue  # an alias of the shared embedding; the real key wins
+        mapped[target] = tensor
+    if "lm_head.weight" in expected and "lm_head.weight" not in mapped:
+        # Old uploads omit the tied output projection.
+        if "model.shared.weight" in mapped and config.tie_word_embeddings:
+            mapped["lm_head.weight"] = mapped["model.shared.weight"]
+    missing = sorted(set(expected) - set(mapped))
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise CheckpointError(f"{source} is missing {len(missing)} weight(s): {shown}")
+    return mapped
+
+
+# ---------------------------------------------------------------------------------------------------
+# Loading into a model
+# ---------------------------------------------------------------------------------------------------
+def resolve_dtype(dtype: Any, config: M2M100Config, state: dict[str, torch.Tensor] | None = None) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        stored = config.extra.get("dtype") or config.extra.get("torch_dtype")
+        if stored:
+            return resolve_dtype(stored, config)
+        floats = [t.dtype for t in (state or {}).values() if t.is_floating_point()]
+        return floats[0] if floats else torch.float32
+    names = {"float32": torch.float32, "fp32": torch.float32, "float": torch.float32, "float16": torch.float16,
+             "fp16": torch.float16, "half": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+    if isinstance(dtype, str) and dtype.lower().removeprefix("torch.") in names:
+        return names[dtype.lower().removeprefix("torch.")]
+    raise ConfigError(f"dtype must be a torch floating dtype, 'auto' or one of {sorted(names)}, got {dtype!r}")
+
+
+def resolve_device(device_map: Any) -> torch.device:
+    """device_map as transformers users pass it: None, 'auto', 'cpu', 'cuda:0', a torch.device, {'': device}."""
+    if device_map is None:
+        return torch.device("cpu")
+    if isinstance(device_map, dict):
+        devices = set(device_map.values())
+        if len(devices) != 1:
+            raise ConfigError(f"device_map placing modules on several devices is not supported: {device_map}")
+        return resolve_device(devices.pop())
+    if isinstance(device_map, int):
+        return torch.device("cuda", device_map)
+    if device_map == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(device_map)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"invalid device_map {device_map!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device_map={device_map!r} asks for CUDA, but no CUDA device is available")
+    return device
+
+
+def load_pretrained(
+    cls: type[nn.Module],
+    name_or_path: str | os.PathLike,
+    *,
+    config: M2M100Config | None = None,
+    dtype: Any = None,
+    torch_dtype: Any = None,
+    device_map: Any = None,
+    attn_implementation: str | None = None,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | bool | None = None,
+    local_files_only: bool = False,
+    quantize: str | None = None,
+    **config_overrides: Any,
+) -> nn.Module:
+    """Build `cls` from a hub-layout checkpoint (local directory or hub id)."""
+    hub = dict(revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only)
+    config_overrides.pop("low_cpu_mem_usage", None)  # always true here
+    config_overrides.pop("use_safetensors", None)
+    if config is None:
+        config = M2M100Config.from_pretrained(name_or_path, **hub)
+    for key, value in config_overrides.items():
+        setattr(config, key, value)
+    if attn_implementation is not None:
+        config._attn_implementation = attn_implementation
+    config.validate()
+
+    files = find_weight_files(name_or_path, **hub)
+    state: dict[str, torch.Tensor] = {}
+    for path in files:
+        state.update(read_tensors(path))
+    source = str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} shards)"
+    state = normalise_prefix(state, source)
+    if cls.__name__ == "M2M100Model":
+        state = {k: v for k, v in state.items() if k != "lm_head.weight"}
+        state = {k.removeprefix("model."): v for k, v in state.items()}
+        state = {f"model.{k}": v for k, v in state.items()}  # mapping works in one layout
+
+    target_dtype = resolve_dtype(dtype if dtype is not None else torch_dtype, config, state)
+    device = resolve_device(device_map)
+    with torch.device("meta"):
+        model = cls(config)
+    prefix = "model." if cls.__name__ == "M2M100Model" else ""
+    expected = {prefix + name: p for name, p in model.named_parameters()}  # tied weights listed once
+    mapped = map_state_dict(state, expected, config, source)
+    assign_parameters(model, {name[len(prefix):]: t for name, t in mapped.items()}, target_dtype, device)
+    model.eval()
+    if quantize is not None:
+        from .quantize import quantize_model
+
+        quantize_model(model, quantize)
+    return model
+
+
+def assign_parameters(model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torch.dtype, device: torch.device) -> None:
+    """Replace meta parameters with real tensors (no copy when dtype and device already match); re-tie; rebuild buffers."""
+    params = dict(model.named_parameters())
+    for name, tensor in tensors.items():
+        module_name, _, leaf = name.rpartition(".")
+        module = model.get_submodule(module_name)
+        old = params[name]
+        value = tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else tensor.dtype)
+        module._parameters[leaf] = nn.Parameter(value, requires_grad=old.requires_grad)
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()
+    from .model import SinusoidalPositions, sinusoid_table
+
+    for module in model.modules():
+        if isinstance(module, SinusoidalPositions):
+            rows, dim = module.weights.shape
+            module.weights = sinusoid_table(rows, dim, module.padding_idx).to(device=device, dtype=dtype)
+    leftovers = [n for n, p in model.named_parameters() if p.is_meta] + [n for n, b in model.named_buffers() if b.is_meta]
+    if leftovers:
+        raise CheckpointError(f"weights left uninitialised after loading: {leftovers[:5]}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Saving
+# ---------------------------------------------------------------------------------------------------
+def save_pretrained(model: nn.Module, save_directory: str | os.PathLike, safe_serialization: bool = True, **_: Any) -> None:
+    """config.json + model.safetensors in the hub layout (transformers loads it); each file written atomically."""
+    from safetensors.torch import save
+
+    directory = Path(save_directory)
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(f"cannot save to {directory}: it exists and is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    # Tied weights are stored once, under the shared embedding's name, as transformers does.
+    tensors = {name: p.detach().to("cpu").contiguous() for name, p in model.named_parameters()}
+    if any(p.is_meta for p in tensors.values()):
+        raise CheckpointError("cannot save a model whose weights are still on the meta device")
+    if not safe_serialization:
+        import io
+
+        buffer = io.BytesIO()
+        torch.save(tensors, buffer)
+        atomic_write_bytes(directory / PT_WEIGHTS, buffer.getvalue())
+    else:
+        atomic_write_bytes(directory / SAFE_WEIGHTS, save(tensors, metadata={"format": "pt"}))
+    # The saved config records the stored dtype (dtype="auto" reads it back); the model's own config is untouched.
+    stored_dtype = str(next(iter(tensors.values())).dtype).removeprefix("torch.")
+    M2M100Config.from_dict({**model.config.to_dict(), "dtype": stored_dtype}).save_pretrained(directory)
+    generation = getattr(model, "_generation_config", None)
+    if generation is not None and hasattr(generation, "to_json_string"):
+        atomic_write_text(directory / "generation_config.json", generation.to_json_string())

@@ -1,0 +1,25 @@
+"""Typed errors. Bad input subclasses ValueError; loading problems subclass OSError like file errors do."""
+
+
+class M2M100Error(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ConfigError(M2M100Error, ValueError):
+    """An invalid configuration value."""
+
+
+class CheckpointError(M2M100Error, OSError):
+    """A checkpoint file that is missing, corrupt, unsafe or does not match the config."""
+
+
+class LanguageError(M2M100Error, ValueError):
+    """An unknown or unsupported language code."""
+
+
+class InputTooLongError(M2M100Error, ValueError):
+    """Input longer than the model's position limit."""
+
+
+class GenerationError(M2M100Error, ValueError):
+    """An invalid generation argument."""

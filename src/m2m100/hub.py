@@ -1,0 +1,108 @@
+"""Finding checkpoint files: local directories first, then the Hugging Face hub cache (through huggingface_hub)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import CheckpointError
+
+
+def is_local(name_or_path: str | os.PathLike) -> bool:
+    return Path(name_or_path).exists()
+
+
+def resolve_file(
+    name_or_path: str | os.PathLike,
+    filename: str,
+    *,
+    required: bool = True,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | bool | None = None,
+    local_files_only: bool = False,
+) -> Path | None:
+    """Path of `filename` inside a local checkpoint directory or a hub repository.
+
+    A missing optional file gives None; a missing required one raises CheckpointError naming it.
+    """
+    if Path(filename).is_absolute() or ".." in Path(filename).parts:
+        raise CheckpointError(f"refusing checkpoint file name outside the model directory: {filename!r}")
+    root = Path(name_or_path)
+    if root.is_file():
+        # A direct path to a file is accepted when that file is what was asked for (config.json, say).
+        if root.name == filename:
+            return root
+        root = root.parent
+    if root.is_dir():
+        path = root / filename
+        if path.is_file():
+            return path
+        if required:
+            raise CheckpointError(f"{filename} not found in checkpoint directory {root}")
+        return None
+    return _hub_download(str(name_or_path), filename, required, revision, cache_dir, token, local_files_only)
+
+
+def _hub_download(repo_id, filename, required, revision, cache_dir, token, local_files_only) -> Path | None:
+    name = str(repo_id)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or not name.strip():
+        raise CheckpointError(f"checkpoint directory not found: {name}")
+    try:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+    except ImportError as exc:  # pragma: no cover - huggingface_hub is a hard dependency
+        raise CheckpointError(f"{name} is not a local directory and huggingface_hub is not installed") from exc
+    offline = local_files_only or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    try:
+        return Path(
+            hf_hub_download(
+                name, filename, revision=revision, cache_dir=cache_dir, token=token, local_files_only=offline
+            )
+        )
+    except EntryNotFoundError:
+        if required:
+            raise CheckpointError(f"{filename} not found in hub repository {name}") from None
+        return None
+    except RepositoryNotFoundError:
+        raise CheckpointError(f"{name} is neither a local directory nor a hub repository") from None
+    except (LocalEntryNotFoundError, OSError) as exc:
+        if not required and _is_cached_repo(name, cache_dir):
+            return None
+        raise CheckpointError(
+            f"could not fetch {filename} of {name!r} from the Hugging Face hub ({type(exc).__name__}). "
+            "If you are offline, download the model elsewhere and pass its local directory instead "
+            "(a folder with config.json, model.safetensors, sentencepiece.bpe.model and vocab.json)."
+        ) from None
+    except Exception as exc:  # network stacks raise many types; the user needs one clear message
+        raise CheckpointError(f"could not fetch {filename} of {name!r} from the Hugging Face hub: {exc}") from None
+
+
+def _is_cached_repo(repo_id: str, cache_dir) -> bool:
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(repo_id, cache_dir=cache_dir, local_files_only=True)
+        return True
+    except Exception:
+        return False
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write through a temporary file in the same directory and rename: never a half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))

@@ -1,0 +1,711 @@
+"""The M2M100 architecture, in dataflow order.
+
+tokens -> ScaledEmbedding + SinusoidalPositions -> EncoderLayer x N (pre-norm) -> LayerNorm
+       -> DecoderLayer x N (pre-norm self-attn, cross-attn, FFN) -> LayerNorm -> tied lm_head -> logits
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .cache import KVCache
+from .config import M2M100Config
+from .errors import ConfigError, InputTooLongError
+from .outputs import DecoderOutput, EncoderOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
+
+# fairseq reserves the first two position slots; real positions start after the padding id.
+POSITION_OFFSET = 2
+
+ACTIVATIONS = {
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+    "silu": F.silu,
+    "swish": F.silu,
+    "tanh": torch.tanh,
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Embeddings
+# --------------------------------------------------------------------------------------------------
+class ScaledEmbedding(nn.Embedding):
+    """Token embedding multiplied by sqrt(d_model) (when scale_embedding), as fairseq does."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None, embed_scale: float = 1.0):
+        super().__init__(num_embeddings, embedding_dim, padding_idx)
+        self.embed_scale = embed_scale
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return super().forward(input_ids) * self.embed_scale
+
+
+def sinusoid_table(num_positions: int, dim: int, padding_idx: int | None) -> torch.Tensor:
+    """(num_positions, dim) table: sin in the first half, cos in the second (tensor2tensor layout)."""
+    half = dim // 2
+    freq = torch.exp(torch.arange(half, dtype=torch.float32) * -(math.log(10000.0) / (half - 1)))
+    angles = torch.arange(num_positions, dtype=torch.float32).unsqueeze(1) * freq.unsqueeze(0)
+    table = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+    if dim % 2:
+        table = torch.cat([table, torch.zeros(num_positions, 1)], dim=1)
+    if padding_idx is not None:
+        table[padding_idx] = 0
+    return table
+
+
+class SinusoidalPositions(nn.Module):
+    """Fixed sinusoidal position embeddings with fairseq's padding offset.
+
+    Position ids start at padding_idx + 1 and count only non-pad tokens, so left padding does not shift a
+    sentence; pad tokens get the all-zero row. Embeddings given directly get sequential positions.
+    """
+
+    def __init__(self, max_positions: int, dim: int, padding_idx: int):
+        super().__init__()
+        self.padding_idx = padding_idx
+        self.max_positions = max_positions
+        # Not saved: a pure function of the config (some old uploads store it; the loader ignores it).
+        self.register_buffer("weights", sinusoid_table(max_positions + POSITION_OFFSET, dim, padding_idx), persistent=False)
+
+    def position_ids(self, input_ids: torch.Tensor | None, shape: tuple[int, int], past: int, device) -> torch.Tensor:
+        if input_ids is not None:
+            not_pad = input_ids.ne(self.padding_idx).int()
+            return ((torch.cumsum(not_pad, dim=1) + past) * not_pad).long() + self.padding_idx
+        batch, length = shape
+        start = self.padding_idx + 1 + past
+        return torch.arange(start, start + length, device=device).unsqueeze(0).expand(batch, length)
+
+    def forward(self, input_ids: torch.Tensor | None, shape: tuple[int, int], past: int = 0, device=None) -> torch.Tensor:
+        positions = self.position_ids(input_ids, shape, past, device)  # (batch, time)
+        # transformers silently grows the table past the trained limit; we refuse instead (the model never
+        # saw those positions, and a long input should be split, not degraded).
+        limit = self.weights.shape[0]
+        if past + shape[1] + self.padding_idx + 1 > limit:
+            raise InputTooLongError(
+                f"sequence of {past + shape[1]} tokens exceeds the model's limit of "
+                f"{self.max_positions} positions (max_position_embeddings); split the input"
+            )
+        return self.weights[positions]  # (batch, time, dim)
+
+
+# --------------------------------------------------------------------------------------------------
+# Attention
+# --------------------------------------------------------------------------------------------------
+def additive_mask(allowed: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """Boolean (batch, 1, q, k) 'may attend' -> additive float mask; a fully masked row stays finite."""
+    if allowed is None:
+        return None
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, torch.finfo(dtype).min)
+
+
+class Attention(nn.Module):
+    """Multi-head attention; self-attention when `kv` is None, cross-attention otherwise."""
+
+    def __init__(self, d_model: int, heads: int, dropout: float, config: M2M100Config, is_cross: bool = False):
+        super().__init__()
+        self.heads = heads
+        self.head_dim = d_model // heads
+        self.scaling = self.head_dim ** -0.5
+        self.dropout = dropout
+        self.is_cross = is_cross
+        self.config = config  # shared: attn_implementation can be switched on a loaded model
+        self.q_proj = nn.Linear(d_model, d_model)
+        self.k_proj = nn.Linear(d_model, d_model)
+        self.v_proj = nn.Linear(d_model, d_model)
+        self.out_proj = nn.Linear(d_model, d_model)
+
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        batch, time, _ = x.shape
+        return x.view(batch, time, self.heads, self.head_dim).transpose(1, 2)  # (batch, heads, time, head_dim)
+
+    def forward(
+        self,
+        x: torch.Tensor,  # (batch, q_len, d_model)
+        mask: torch.Tensor | None = None,  # additive (batch, 1, q_len, k_len) or None
+        kv: torch.Tensor | None = None,  # encoder output (batch, src_len, d_model) for cross-attention
+        cache: KVCache | None = None,
+        layer: int = 0,
+        is_causal: bool = False,  # mask is None and plain causal (no cache offset)
+        need_weights: bool = False,
+        key_padding: torch.Tensor | None = None,  # bool (batch, k_len), only for flash-attention
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        q = self.split_heads(self.q_proj(x))  # (batch, heads, q_len, head_dim)
+        if self.is_cross:
+            if cache is not None and cache.has_cross(layer):
+                k, v = cache.cross_k[layer], cache.cross_v[layer]
+            else:
+                k, v = self.split_heads(self.k_proj(kv)), self.split_heads(self.v_proj(kv))
+                if cache is not None:
+                    cache.set_cross(layer, k, v)
+        else:
+            k, v = self.split_heads(self.k_proj(x)), self.split_heads(self.v_proj(x))
+            if cache is not None:
+                k, v = cache.update(layer, k, v)  # (batch, heads, past + q_len, head_dim)
+
+        dropout = self.dropout if self.training else 0.0
+        impl = self.config._attn_implementation
+        weights = None
+        if need_weights or impl == "eager":
+            out, weights = eager_attention(q, k, v, mask, self.scaling, dropout, is_causal, self.training)
+        elif impl == "flash_attention_2":
+            out = flash_attention(q, k, v, key_padding, self.scaling, dropout, is_causal, mask)
+        else:
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal and mask is None, scale=self.scaling
+            )
+        batch, _, q_len, _ = out.shape
+        out = out.transpose(1, 2).reshape(batch, q_len, -1)  # (batch, q_len, d_model)
+        return self.out_proj(out), weights
+
+
+def eager_attention(q, k, v, mask, scaling, dropout, is_causal, training):
+    """The reference math: softmax(q k^T * scale + mask) v. Also returns the attention probabilities."""
+    scores = torch.matmul(q, k.transpose(-1, -2)) * scaling  # (batch, heads, q_len, k_len)
+    if is_causal and mask is None:
+        q_len, k_len = scores.shape[-2:]
+        causal = torch.ones(q_len, k_len, dtype=torch.bool, device=q.device).tril(k_len - q_len)
+        mask = additive_mask(causal[None, None], scores.dtype)
+    if mask is not None:
+        scores = scores + mask
+    probs = F.softmax(scores, dim=-1)
+    probs = F.dropout(probs, p=dropout, training=training)
+    return torch.matmul(probs, v), probs
+
+
+def flash_attention(q, k, v, key_padding, scaling, dropout, is_causal, mask):
+    """flash-attn 2 kernels (CUDA, fp16/bf16). Padding is removed with the varlen kernel."""
+    from flash_attn import flash_attn_func, flash_attn_varlen_func  # checked at model construction
+
+    # flash-attn wants (batch, time, heads, head_dim)
+    q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+    causal = is_causal or (mask is not None and key_padding is None)
+    if key_padding is None or bool(key_padding.all()):
+        out = flash_attn_func(q, k, v, dropout_p=dropout, softmax_scale=scaling, causal=causal)
+        return out.transpose(1, 2)
+    batch, q_len = q.shape[:2]
+    k_lens = key_padding.sum(-1, dtype=torch.int32)
+    cu_k = F.pad(torch.cumsum(k_lens, 0, dtype=torch.int32), (1, 0))
+    keep = key_padding.flatten()
+    k_flat, v_flat = k.flatten(0, 1)[keep], v.flatten(0, 1)[keep]
+    if q_len == key_padding.shape[1] and not causal:
+        # encoder self-attention: queries padded exactly like keys
+        q_flat, cu_q, q_max = q.flatten(0, 1)[keep], cu_k, int(k_lens.max())
+        out_flat = flash_attn_varlen_func(q_flat, k_flat, v_flat, cu_q, cu_k, q_max, int(k_lens.max()),
+                                          dropout_p=dropout, softmax_scale=scaling, causal=False)
+        out = q.new_zeros(q.shape).flatten(0, 1)
+        out[keep] = out_flat
+        return out.view(q.shape).transpose(1, 2)
+    cu_q = torch.arange(0, (batch + 1) * q_len, q_len, dtype=torch.int32, device=q.device)
+    out = flash_attn_varlen_func(q.flatten(0, 1), k_flat, v_flat, cu_q, cu_k, q_len, int(k_lens.max()),
+                                 dropout_p=dropout, softmax_scale=scaling, causal=causal)
+    return out.view(q.shape).transpose(1, 2)
+
+
+def check_attn_implementation(impl: str) -> None:
+    """Fail early, naming what is missing, when a backend cannot run here."""
+    if impl not in ("eager", "sdpa", "flash_attention_2"):
+        raise ConfigError(f"attn_implementation must be 'eager', 'sdpa' or 'flash_attention_2', got {impl!r}")
+    if impl == "flash_attention_2":
+        if not torch.cuda.is_available():
+            raise ConfigError("attn_implementation='flash_attention_2' needs a CUDA GPU; none is available")
+        try:
+            import flash_attn  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "attn_implementation='flash_attention_2' needs the flash-attn package (pip install flash-attn)"
+            ) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Layers
+# --------------------------------------------------------------------------------------------------
+class EncoderLayer(nn.Module):
+    """x = x + Attn(LN(x)); x = x + FFN(LN(x))."""
+
+    def __init__(self, config: M2M100Config):
+        super().__init__()
+        d = config.d_model
+        self.self_attn = Attention(d, config.encoder_attention_heads, config.attention_dropout, config)
+        self.self_attn_layer_norm = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, config.encoder_ffn_dim)
+        self.fc2 = nn.Linear(config.encoder_ffn_dim, d)
+        self.final_layer_norm = nn.LayerNorm(d)
+        self.act = ACTIVATIONS[config.activation_function]
+        self.dropout = config.dropout
+        self.activation_dropout = config.activation_dropout
+
+    def forward(self, x, mask, need_weights=False, key_padding=None):
+        h, weights = self.self_attn(self.self_attn_layer_norm(x), mask, need_weights=need_weights, key_padding=key_padding)
+        x = x + F.dropout(h, self.dropout, self.training)
+
+        h = self.act(self.fc1(self.final_layer_norm(x)))
+        h = self.fc2(F.dropout(h, self.activation_dropout, self.training))
+        x = x + F.dropout(h, self.dropout, self.training)
+
+        if x.dtype == torch.float16:
+            # fp16 activations can overflow to inf in deep encoders; the reference clamps here.
+            limit = torch.finfo(torch.float16).max - 1000
+            x = x.clamp(-limit, limit)
+        return x, weights
+
+
+class DecoderLayer(nn.Module):
+    """x = x + SelfAttn(LN(x)); x = x + CrossAttn(LN(x), encoder); x = x + FFN(LN(x))."""
+
+    def __init__(self, config: M2M100Config, index: int):
+        super().__init__()
+        d = config.d_model
+        self.index = index
+        self.self_attn = Attention(d, config.decoder_attention_heads, config.attention_dropout, config)
+        self.self_attn_layer_norm = nn.LayerNorm(d)
+        self.encoder_attn = Attention(d, config.decoder_attention_heads, config.attention_dropout, config, is_cross=True)
+        self.encoder_attn_layer_norm = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, config.decoder_ffn_dim)
+        self.fc2 = nn.Linear(config.decoder_ffn_dim, d)
+        self.final_layer_norm = nn.LayerNorm(d)
+        self.act = ACTIVATIONS[config.activation_function]
+        self.dropout = config.dropout
+        self.activation_dropout = config.activation_dropout
+
+    def forward(self, x, self_mask, encoder_out, cross_mask, cache=None, is_causal=False, need_weights=False,
+                self_padding=None, cross_padding=None):
+        h, self_weights = self.self_attn(
+            self.self_attn_layer_norm(x), self_mask, cache=cache, layer=self.index, is_causal=is_causal,
+            need_weights=need_weights, key_padding=self_padding,
+        )
+        x = x + F.dropout(h, self.dropout, self.training)
+
+        cross_weights = None
+        if encoder_out is not None:
+            h, cross_weights = self.encoder_attn(
+                self.encoder_attn_layer_norm(x), cross_mask, kv=encoder_out, cache=cache, layer=self.index,
+                need_weights=need_weights, key_padding=cross_padding,
+            )
+            x = x + F.dropout(h, self.dropout, self.training)
+
+        h = self.act(self.fc1(self.final_layer_norm(x)))
+        h = self.fc2(F.dropout(h, self.activation_dropout, self.training))
+        x = x + F.dropout(h, self.dropout, self.training)
+        return x, self_weights, cross_weights
+
+
+def _layer_dropped(training: bool, layerdrop: float) -> bool:
+    # Same random draw as the reference (one torch.rand per layer) so seeded runs line up.
+    return training and layerdrop > 0.0 and bool(torch.rand([]) < layerdrop)
+
+
+def _run_layer(layer: nn.Module, checkpointing: bool, *args):
+    if checkpointing and torch.is_grad_enabled():
+        from torch.utils.checkpoint import checkpoint
+
+        return checkpoint(layer, *args, use_reentrant=False)
+    return layer(*args)
+
+
+# --------------------------------------------------------------------------------------------------
+# Encoder and decoder stacks
+# --------------------------------------------------------------------------------------------------
+class M2M100Encoder(nn.Module):
+    def __init__(self, config: M2M100Config, embed_tokens: ScaledEmbedding):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = embed_tokens
+        self.embed_positions = SinusoidalPositions(config.max_position_embeddings, config.d_model, config.pad_token_id)
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.encoder_layers))
+        self.layer_norm = nn.LayerNorm(config.d_model)
+        self.gradient_checkpointing = False
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,  # (batch, src_len)
+        attention_mask: torch.Tensor | None = None,  # (batch, src_len), 1 = token, 0 = padding
+        inputs_embeds: torch.Tensor | None = None,  # (batch, src_len, d_model), already scaled
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+        return_dict: bool = True,
+        **_: Any,
+    ) -> EncoderOutput:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds to the encoder")
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        batch, src_len = inputs_embeds.shape[:2]
+        x = inputs_embeds + self.embed_positions(input_ids, (batch, src_len), 0, inputs_embeds.device).to(inputs_embeds.dtype)
+        x = F.dropout(x, self.config.dropout, self.training)  # (batch, src_len, d_model)
+
+        key_padding = padding_mask(attention_mask, batch, src_len)  # bool (batch, src_len) or None
+        mask = None if key_padding is None else additive_mask(key_padding[:, None, None, :], x.dtype)
+
+        hidden, attentions = [], []
+        for layer in self.layers:
+            if output_hidden_states:
+                hidden.append(x)
+            if _layer_dropped(self.training, self.config.encoder_layerdrop):
+                continue
+            x, weights = _run_layer(layer, self.gradient_checkpointing, x, mask, output_attentions, key_padding)
+            if output_attentions:
+                attentions.append(weights)
+        x = self.layer_norm(x)
+        if output_hidden_states:
+            hidden.append(x)
+        return EncoderOutput(
+            last_hidden_state=x,
+            hidden_states=tuple(hidden) if output_hidden_states else None,
+            attentions=tuple(attentions) if output_attentions else None,
+        )
+
+
+def padding_mask(attention_mask: torch.Tensor | None, batch: int, length: int) -> torch.Tensor | None:
+    """Boolean (batch, length) 'is a real token', or None when nothing is padded (lets SDPA skip the mask)."""
+    if attention_mask is None:
+        return None
+    if attention_mask.shape != (batch, length):
+        raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, expected {(batch, length)}")
+    keep = attention_mask.bool()
+    return None if bool(keep.all()) else keep
+
+
+class M2M100Decoder(nn.Module):
+    def __init__(self, config: M2M100Config, embed_tokens: ScaledEmbedding):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = embed_tokens
+        self.embed_positions = SinusoidalPositions(config.max_position_embeddings, config.d_model, config.pad_token_id)
+        self.layers = nn.ModuleList(DecoderLayer(config, i) for i in range(config.decoder_layers))
+        self.layer_norm = nn.LayerNorm(config.d_model)
+        self.gradient_checkpointing = False
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,  # (batch, tgt_len): only the new tokens when a cache is passed
+        attention_mask: torch.Tensor | None = None,  # (batch, past + tgt_len), 1 = token, 0 = padding
+        encoder_hidden_states: torch.Tensor | None = None,  # (batch, src_len, d_model)
+        encoder_attention_mask: torch.Tensor | None = None,  # (batch, src_len)
+        past_key_values: KVCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+        return_dict: bool = True,
+        **_: Any,
+    ) -> DecoderOutput:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of decoder_input_ids or decoder_inputs_embeds")
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        batch, tgt_len = inputs_embeds.shape[:2]
+        use_cache = self.config.use_cache if use_cache is None else use_cache
+        cache = past_key_values
+        if use_cache and cache is None:
+            cache = KVCache(len(self.layers))
+        past = cache.get_seq_length() if cache is not None else 0
+
+        x = inputs_embeds + self.embed_positions(input_ids, (batch, tgt_len), past, inputs_embeds.device).to(inputs_embeds.dtype)
+        x = F.dropout(x, self.config.dropout, self.training)  # (batch, tgt_len, d_model)
+
+        # Self-attention mask: causal (query i sees keys up to past + i) and decoder padding.
+        self_padding = padding_mask(attention_mask, batch, past + tgt_len)
+        self_mask, is_causal = None, False
+        if self_padding is not None or (tgt_len > 1 and (past > 0 or output_attentions)):
+            allowed = torch.ones(tgt_len, past + tgt_len, dtype=torch.bool, device=x.device).tril(past)[None, None]
+            if self_padding is not None:
+                allowed = allowed & self_padding[:, None, None, :]
+            self_mask = additive_mask(allowed, x.dtype)
+        elif tgt_len > 1:
+            is_causal = True
+
+        cross_padding = None
+        cross_mask = None
+        if encoder_hidden_states is not None:
+            cross_padding = padding_mask(encoder_attention_mask, batch, encoder_hidden_states.shape[1])
+            if cross_padding is not None:
+                cross_mask = additive_mask(cross_padding[:, None, None, :], x.dtype)
+
+        hidden, self_attns, cross_attns = [], [], []
+        for layer in self.layers:
+            if output_hidden_states:
+                hidden.append(x)
+            if _layer_dropped(self.training, self.config.decoder_layerdrop):
+                continue
+            x, self_w, cross_w = _run_layer(
+                layer, self.gradient_checkpointing and cache is None, x, self_mask, encoder_hidden_states, cross_mask,
+                cache, is_causal, output_attentions, self_padding, cross_padding,
+            )
+            if output_attentions:
+                self_attns.append(self_w)
+                cross_attns.append(cross_w)
+        if cache is not None:
+            cache.advance(tgt_len)
+        x = self.layer_norm(x)
+        if output_hidden_states:
+            hidden.append(x)
+        return DecoderOutput(
+            last_hidden_state=x,
+            past_key_values=cache if use_cache else None,
+            hidden_states=tuple(hidden) if output_hidden_states else None,
+            attentions=tuple(self_attns) if output_attentions else None,
+            cross_attentions=tuple(cross_attns) if output_attentions and encoder_hidden_states is not None else None,
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Public models
+# --------------------------------------------------------------------------------------------------
+def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
+    """Teacher-forcing decoder inputs: [start, y0, y1, ...], with ignored (-100) labels turned into padding."""
+    shifted = labels.new_empty(labels.shape)
+    shifted[:, 1:] = labels[:, :-1]
+    shifted[:, 0] = decoder_start_token_id
+    return shifted.masked_fill_(shifted == -100, pad_token_id)
+
+
+class PreTrainedMixin:
+    """Loading, saving, devices and dtypes shared by both public models (the hub layout lives in checkpoint.py)."""
+
+    config: M2M100Config
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
+        from .checkpoint import load_pretrained
+
+        return load_pretrained(cls, name_or_path, *args, **kwargs)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+        from .checkpoint import save_pretrained
+
+        save_pretrained(self, save_directory, **kwargs)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """Parameter count; tied weights are counted once."""
+        seen, total = set(), 0
+        embeddings = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)}
+        for p in self.parameters():
+            if id(p) in seen or (only_trainable and not p.requires_grad) or (exclude_embeddings and id(p) in embeddings):
+                continue
+            seen.add(id(p))
+            total += p.numel()
+        return total
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
+        for module in self.modules():
+            if isinstance(module, (M2M100Encoder, M2M100Decoder)):
+                module.gradient_checkpointing = True
+
+    def gradient_checkpointing_disable(self) -> None:
+        for module in self.modules():
+            if isinstance(module, (M2M100Encoder, M2M100Decoder)):
+                module.gradient_checkpointing = False
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return any(getattr(m, "gradient_checkpointing", False) for m in self.modules())
+
+    def set_attn_implementation(self, impl: str) -> None:
+        check_attn_implementation(impl)
+        self.config._attn_implementation = impl
+
+
+def init_weights(model: nn.Module, std: float) -> None:
+    """Normal(0, std) for Linear and Embedding weights, zeros for biases and padding rows (transformers' scheme)."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=std)
+            if module.padding_idx is not None:
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
+class M2M100Model(PreTrainedMixin, nn.Module):
+    """Shared embeddings, encoder and decoder; returns the decoder's last hidden state."""
+
+    def __init__(self, config: M2M100Config):
+        super().__init__()
+        check_attn_implementation(config._attn_implementation)
+        self.config = config
+        scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
+        self.shared = ScaledEmbedding(config.vocab_size, config.d_model, config.pad_token_id, scale)
+        self.encoder = M2M100Encoder(config, self.shared)
+        self.decoder = M2M100Decoder(config, self.shared)
+        if not _skip_init():
+            init_weights(self, config.init_std)
+
+    def get_input_embeddings(self) -> ScaledEmbedding:
+        return self.shared
+
+    def set_input_embeddings(self, value: ScaledEmbedding) -> None:
+        self.shared = self.encoder.embed_tokens = self.decoder.embed_tokens = value
+
+    def get_encoder(self) -> M2M100Encoder:
+        return self.encoder
+
+    def get_decoder(self) -> M2M100Decoder:
+        return self.decoder
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.Tensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: EncoderOutput | tuple | None = None,
+        past_key_values: KVCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> Seq2SeqModelOutput:
+        output_attentions = bool(output_attentions)
+        output_hidden_states = bool(output_hidden_states)
+        if encoder_outputs is None:
+            encoder_outputs = self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+                output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+            )
+        elif not isinstance(encoder_outputs, EncoderOutput):
+            # a tuple (last_hidden_state, hidden_states?, attentions?) as transformers accepts
+            parts = list(encoder_outputs) + [None, None]
+            encoder_outputs = EncoderOutput(parts[0], parts[1], parts[2])
+        decoder_outputs = self.decoder(
+            input_ids=decoder_input_ids,
+            attention_mask=decoder_attention_mask,
+            encoder_hidden_states=encoder_outputs.last_hidden_state,
+            encoder_attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        out = Seq2SeqModelOutput(
+            last_hidden_state=decoder_outputs.last_hidden_state,
+            past_key_values=decoder_outputs.past_key_values,
+            decoder_hidden_states=decoder_outputs.hidden_states,
+            decoder_attentions=decoder_outputs.attentions,
+            cross_attentions=decoder_outputs.cross_attentions,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+            encoder_attentions=encoder_outputs.attentions,
+        )
+        return out if return_dict is not False else out.to_tuple()
+
+
+class M2M100ForConditionalGeneration(PreTrainedMixin, nn.Module):
+    """M2M100Model plus the output projection (tied to the shared embedding) and the training loss."""
+
+    def __init__(self, config: M2M100Config):
+        super().__init__()
+        self.config = config
+        self.model = M2M100Model(config)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        if self.config.tie_word_embeddings:
+            self.lm_head.weight = self.model.shared.weight
+
+    def get_encoder(self) -> M2M100Encoder:
+        return self.model.encoder
+
+    def get_decoder(self) -> M2M100Decoder:
+        return self.model.decoder
+
+    def get_input_embeddings(self) -> ScaledEmbedding:
+        return self.model.shared
+
+    def set_input_embeddings(self, value: ScaledEmbedding) -> None:
+        self.model.set_input_embeddings(value)
+        self.tie_weights()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    @property
+    def generation_config(self):
+        from .generation import GenerationConfig
+
+        if getattr(self, "_generation_config", None) is None:
+            self._generation_config = GenerationConfig.from_model_config(self.config)
+        return self._generation_config
+
+    @generation_config.setter
+    def generation_config(self, value) -> None:
+        self._generation_config = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.Tensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: EncoderOutput | tuple | None = None,
+        past_key_values: KVCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,  # (batch, tgt_len); -100 is ignored by the loss
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> Seq2SeqLMOutput:
+        if labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
+            decoder_input_ids = shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+        outputs = self.model(
+            input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask, encoder_outputs=encoder_outputs,
+            past_key_values=past_key_values, inputs_embeds=inputs_embeds, decoder_inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache, output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+        )
+        logits = self.lm_head(outputs.last_hidden_state)  # (batch, tgt_len, vocab)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.to(logits.device).view(-1), ignore_index=-100)
+        out = Seq2SeqLMOutput(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            decoder_hidden_states=outputs.decoder_hidden_states,
+            decoder_attentions=outputs.decoder_attentions,
+            cross_attentions=outputs.cross_attentions,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            encoder_hidden_states=outputs.encoder_hidden_states,
+            encoder_attentions=outputs.encoder_attentions,
+        )
+        return out if return_dict is not False else out.to_tuple()
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        """Translate: greedy, beam search or sampling (see m2m100.generation.generate)."""
+        from .generation import generate
+
+        return generate(self, *args, **kwargs)
+
+
+_SKIP_INIT = [False]
+
+
+def _skip_init() -> bool:
+    return _SKIP_INIT[0]
