@@ -264,6 +264,13 @@ def load_pretrained(
     mapped = map_state_dict(state, expected, config, source)
     assign_parameters(model, {name[len(prefix):]: t for name, t in mapped.items()}, target_dtype, device)
     model.eval()
+    if hasattr(model, "generate"):
+        try:  # TEMP-GUARD: generation package lands concurrently
+            from .generation import load_generation_config
+        except ImportError:
+            load_generation_config = None
+        if load_generation_config is not None:
+            model.generation_config = load_generation_config(name_or_path, config, **hub)
     if quantize is not None:
         from .quantize import quantize_model
 

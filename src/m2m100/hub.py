@@ -61,13 +61,7 @@ def _hub_download(repo_id, filename, required, revision, cache_dir, token, local
                 name, filename, revision=revision, cache_dir=cache_dir, token=token, local_files_only=offline
             )
         )
-    except EntryNotFoundError:
-        if required:
-            raise CheckpointError(f"{filename} not found in hub repository {name}") from None
-        return None
-    except RepositoryNotFoundError:
-        raise CheckpointError(f"{name} is neither a local directory nor a hub repository") from None
-    except (LocalEntryNotFoundError, OSError) as exc:
+    except LocalEntryNotFoundError as exc:
         if not required and _is_cached_repo(name, cache_dir):
             return None
         raise CheckpointError(
@@ -75,6 +69,12 @@ def _hub_download(repo_id, filename, required, revision, cache_dir, token, local
             "If you are offline, download the model elsewhere and pass its local directory instead "
             "(a folder with config.json, model.safetensors, sentencepiece.bpe.model and vocab.json)."
         ) from None
+    except EntryNotFoundError:
+        if required:
+            raise CheckpointError(f"{filename} not found in hub repository {name}") from None
+        return None
+    except RepositoryNotFoundError:
+        raise CheckpointError(f"{name} is neither a local directory nor a hub repository") from None
     except Exception as exc:  # network stacks raise many types; the user needs one clear message
         raise CheckpointError(f"could not fetch {filename} of {name!r} from the Hugging Face hub: {exc}") from None
 
