@@ -308,6 +308,11 @@ def save_pretrained(model: nn.Module, save_directory: str | os.PathLike, safe_se
     from safetensors.torch import save
 
     directory = Path(save_directory)
+    if getattr(model, "quantization", None):
+        raise CheckpointError(
+            f"cannot save a {model.quantization}-quantized model: quantization is a load-time option "
+            "(from_pretrained(..., quantize=...)); save the float model instead"
+        )
     if directory.exists() and not directory.is_dir():
         raise CheckpointError(f"cannot save to {directory}: it exists and is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
