@@ -1,0 +1,198 @@
+"""Generation speed on CPU: m2m100 vs transformers vs CTranslate2, side by side, in one run.
+
+    python bench/bench_generate.py [--repeats 2] [--engines ...] [--scenarios ...]
+
+Setting (the issue's): the random 418M-architecture checkpoint, 32-token sources, exactly 64 new tokens
+(min = max), tokens/s = sentences x new tokens / time. Every engine runs in its own subprocess (clean peak
+RSS, no shared allocator state), engines alternate within each repeat, and all use the same token ids and
+the same number of threads. The table reports the best repeat per cell and ratios to transformers fp32
+measured in the same run, plus model load time and peak RSS. fp32 ids of m2m100 are checked against
+transformers' in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import OUT, build_418m, machine, peak_rss_mb  # noqa: E402
+
+SCENARIOS = {"greedy_b1": (1, 1), "greedy_b16": (16, 1), "beam4_b8": (8, 4)}  # name -> (batch, beams)
+ENGINES = ["transformers-fp32", "ct2-fp32", "ct2-int8", "m2m100-fp32", "m2m100-int8"]
+SRC_LEN, NEW_TOKENS, TGT_LANG = 32, 64, "fr"
+THREADS = int(os.environ.get("BENCH_THREADS", os.cpu_count() or 2))
+
+
+def make_tokenizer_files(directory: Path) -> None:
+    """vocab.json with 128,004 entries (so the vocabulary is 418M-sized) and a small sentencepiece model."""
+    if (directory / "vocab.json").exists():
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from conftest import train_sentencepiece, write_vocab_json
+
+    spm = train_sentencepiece(OUT / "spm_bench", "bpe", vocab_size=2000)
+    vocab = write_vocab_json(spm, directory / "vocab.json", drop=0)
+    for i in range(128004 - len(vocab)):
+        vocab[f"▁filler{i}"] = len(vocab)
+    (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    (directory / "sentencepiece.bpe.model").write_bytes(spm.read_bytes())
+    (directory / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "M2M100Tokenizer", "language_codes": "m2m100", "num_madeup_words": 8,
+        "model_max_length": 1024, "src_lang": "en", "tgt_lang": TGT_LANG,
+    }))
+
+
+def inputs(batch: int, seed: int = 0):
+    """Source ids: [__en__] + 30 ordinary tokens + [</s>] = 32 tokens."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed + batch)
+    en_id, body = 128004 + 18, torch.randint(10, 128000, (batch, SRC_LEN - 2), generator=gen)
+    return torch.cat([torch.full((batch, 1), en_id), body, torch.full((batch, 1), 2)], 1)
+
+
+CT2_TYPES = {"fp32": "float32", "int8": "int8"}
+
+
+def convert_ct2(checkpoint: Path, quantization: str) -> Path:
+    """Convert with CTranslate2's transformers converter, supplying the full vocabulary.
+
+    With transformers 5 the converter's M2M100 vocabulary misses the 100 language tokens (they are no longer
+    listed as additional special tokens), so its table is shorter than the model's; we give it the real one.
+    """
+    out = OUT / f"ct2_{quantization}"
+    if (out / "model.bin").exists():
+        return out
+    import ctranslate2.converters.transformers as ct2t
+
+    vocab = json.loads((checkpoint / "vocab.json").read_text(encoding="utf-8"))
+    from m2m100.languages import FAIRSEQ_LANGUAGE_CODES
+
+    tokens = sorted(vocab, key=vocab.get) + [f"__{c}__" for c in FAIRSEQ_LANGUAGE_CODES["m2m100"]]
+    tokens += [f"madeupword{i}" for i in range(8)]
+    ct2t.M2M100Loader.get_vocabulary = lambda self, model, tokenizer: list(tokens)
+    ct2t.TransformersConverter(str(checkpoint)).convert(str(out), quantization=CT2_TYPES[quantization], force=True)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------
+# One engine, all scenarios (runs in a subprocess)
+# ------------------------------------------------------------------------------------------------------
+def run_engine(engine: str, checkpoint: Path, scenarios: list[str], warmup: bool = True) -> dict:
+    import torch
+
+    torch.set_num_threads(THREADS)
+    result = {"engine": engine, "scenarios": {}}
+    start = time.perf_counter()
+    if engine.startswith("ct2"):
+        import ctranslate2
+
+        vocab = json.loads((checkpoint / "vocab.json").read_text(encoding="utf-8"))
+        id_to_token = {i: t for t, i in vocab.items()}
+        model_dir = convert_ct2(checkpoint, engine.split("-")[1])
+        start = time.perf_counter()
+        translator = ctranslate2.Translator(str(model_dir), device="cpu", inter_threads=1, intra_threads=THREADS)
+        result["load_s"] = time.perf_counter() - start
+
+        def generate(ids, beams):
+            source = [["__en__"] + [id_to_token[int(i)] for i in row[1:-1]] + ["</s>"] for row in ids]
+            out = translator.translate_batch(
+                source, target_prefix=[[f"__{TGT_LANG}__"]] * len(source), beam_size=beams,
+                max_decoding_length=NEW_TOKENS, min_decoding_length=NEW_TOKENS, return_scores=False,
+            )
+            return [len(r.hypotheses[0]) for r in out]
+    else:
+        if engine.startswith("transformers"):
+            import transformers
+
+            transformers.logging.set_verbosity_error()
+            model = transformers.M2M100ForConditionalGeneration.from_pretrained(checkpoint).eval()
+        else:
+            import m2m100
+
+            quantize = "int8" if engine.endswith("int8") else None
+            model = m2m100.M2M100ForConditionalGeneration.from_pretrained(checkpoint, quantize=quantize)
+        result["load_s"] = time.perf_counter() - start
+        fr_id = 128004 + 24
+
+        def generate(ids, beams):
+            with torch.inference_mode():
+                out = model.generate(
+                    input_ids=ids, attention_mask=torch.ones_like(ids), num_beams=beams, do_sample=False,
+                    min_new_tokens=NEW_TOKENS, max_new_tokens=NEW_TOKENS, forced_bos_token_id=fr_id,
+                    early_stopping=True, length_penalty=1.0, no_repeat_ngram_size=0,
+                )
+            result.setdefault("ids", {})[f"{ids.shape[0]}x{beams}"] = out.tolist()
+            return [len(r) for r in out]
+
+    for name in scenarios:
+        batch, beams = SCENARIOS[name]
+        ids = inputs(batch)
+        if warmup:
+            generate(ids[:1], beams)
+        t0 = time.perf_counter()
+        lengths = generate(ids, beams)
+        seconds = time.perf_counter() - t0
+        result["scenarios"][name] = {"seconds": seconds, "tokens_per_s": batch * NEW_TOKENS / seconds, "lengths": lengths}
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--engines", nargs="+", default=ENGINES, choices=ENGINES)
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    checkpoint = build_418m()
+    make_tokenizer_files(checkpoint)
+    if args.worker:
+        print("RESULT " + json.dumps(run_engine(args.worker, checkpoint, args.scenarios)))
+        return
+    for engine in args.engines:  # conversions happen once, outside the timed runs
+        if engine.startswith("ct2"):
+            convert_ct2(checkpoint, engine.split("-")[1])
+    runs: dict[str, list[dict]] = {e: [] for e in args.engines}
+    for repeat in range(args.repeats):
+        for engine in args.engines:
+            cmd = [sys.executable, __file__, "--worker", engine, "--scenarios", *args.scenarios]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+            if proc.returncode or not line:
+                print(f"{engine} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+                continue
+            runs[engine].append(json.loads(line[0][7:]))
+            print(f"repeat {repeat + 1}: {engine} done", file=sys.stderr)
+    report(runs, args.scenarios)
+
+
+def report(runs: dict[str, list[dict]], scenarios: list[str]) -> None:
+    best = {e: {s: max(r["scenarios"][s]["tokens_per_s"] for r in rs) for s in scenarios} for e, rs in runs.items() if rs}
+    base = best.get("transformers-fp32")
+    print(f"\nmachine: {machine()}, threads {THREADS}; 418M architecture, random weights, {SRC_LEN}-token sources, "
+          f"{NEW_TOKENS} new tokens")
+    header = f"{'engine':<20}" + "".join(f"{s:>22}" for s in scenarios) + f"{'load s':>9}{'peak RSS MB':>13}"
+    print(header)
+    for engine, cells in best.items():
+        row = f"{engine:<20}"
+        for s in scenarios:
+            ratio = f" ({cells[s] / base[s]:.2f}x)" if base else ""
+            row += f"{cells[s]:>13.1f}{ratio:>9}"
+        load = min(r["load_s"] for r in runs[engine])
+        rss = max(r["peak_rss_mb"] for r in runs[engine])
+        print(row + f"{load:>9.2f}{rss:>13.0f}")
+    if "transformers-fp32" in runs and "m2m100-fp32" in runs and runs["transformers-fp32"] and runs["m2m100-fp32"]:
+        same = runs["transformers-fp32"][0].get("ids") == runs["m2m100-fp32"][0].get("ids")
+        print(f"m2m100 fp32 ids identical to transformers fp32: {same}")
+    print("JSON " + json.dumps(best))
+
+
+if __name__ == "__main__":
+    main()
