@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Tiny models: one thread beats two (no contention with the other test process or thread-pool overhead).
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("M2M100_DATA", REPO.parent / "shared" / "data"))
@@ -98,6 +99,14 @@ def write_tokenizer_files(directory: Path, spm_model: Path, seed: int = 0, langu
         "model_max_length": 1024,
     }
     (directory / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2), encoding="utf-8")
+    # As on the hub: the language tokens are listed as additional special tokens.
+    from m2m100.languages import FAIRSEQ_LANGUAGE_CODES
+
+    special = {
+        "bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>",
+        "additional_special_tokens": [f"__{c}__" for c in FAIRSEQ_LANGUAGE_CODES[language_codes]],
+    }
+    (directory / "special_tokens_map.json").write_text(json.dumps(special, indent=2), encoding="utf-8")
     return len(vocab) + n_langs + 8
 
 
@@ -126,7 +135,8 @@ def spm_bpe(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def spm_unigram(tmp_path_factory) -> Path:
-    return train_sentencepiece(tmp_path_factory.mktemp("spm_unigram"), "unigram")
+    # the generated corpus supports at most ~750 unigram pieces
+    return train_sentencepiece(tmp_path_factory.mktemp("spm_unigram"), "unigram", vocab_size=700)
 
 
 def build_checkpoint(directory: Path, spm_model: Path, seed: int = 0, **config_overrides) -> Path:

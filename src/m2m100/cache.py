@@ -69,12 +69,43 @@ class KVCache:
     def set_cross(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
         self.cross_k[layer], self.cross_v[layer] = k, v
 
-    def reorder(self, index: torch.Tensor) -> None:
-        """Select batch rows (beam reordering, dropping finished rows): row r becomes old row index[r]."""
-        for store in (self.self_k, self.self_v, self.cross_k, self.cross_v):
-            for i, t in enumerate(store):
-                if t is not None:
-                    store[i] = t.index_select(0, index.to(t.device))
+    def reorder(self, index: torch.Tensor, cross: bool = True) -> None:
+        """Select batch rows (beam reordering, dropping finished rows): row r becomes old row index[r].
+
+        Only the `length` filled self-attention positions are copied, not the whole preallocated buffer; with
+        cross=False the cross-attention K/V are left alone (beam search: beams of one input share them, and a
+        beam's parent is always a beam of the same input).
+        """
+        rows = index.numel()
+        for store in (self.self_k, self.self_v):
+            for i, buf in enumerate(store):
+                if buf is None:
+                    continue
+                idx = index.to(buf.device)
+                picked = buf[:, :, : self.length].index_select(0, idx)  # (rows, heads, length, head_dim)
+                if rows != buf.shape[0]:
+                    batch, heads, capacity, head_dim = buf.shape
+                    buf = buf.new_empty(rows, heads, capacity, head_dim)
+                    store[i] = buf
+                buf[:, :, : self.length] = picked
+        if cross:
+            for store in (self.cross_k, self.cross_v):
+                for i, t in enumerate(store):
+                    if t is not None:
+                        store[i] = t.index_select(0, index.to(t.device))
+
+    def copy_rows(self, dst: torch.Tensor, src: torch.Tensor) -> None:
+        """Self-attention only: row dst[i] becomes old row src[i]; the other rows are left as they are.
+
+        Beam search uses it for the beams whose parent is another beam (a beam extending itself stays put).
+        """
+        for store in (self.self_k, self.self_v):
+            for buf in store:
+                if buf is None:
+                    continue
+                filled = buf[:, :, : self.length]
+                picked = filled.index_select(0, src.to(buf.device))  # read everything before writing anything
+                filled.index_copy_(0, dst.to(buf.device), picked)
 
     # transformers' caches call it this
     reorder_cache = reorder

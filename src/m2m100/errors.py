@@ -23,3 +23,11 @@ class InputTooLongError(M2M100Error, ValueError):
 
 class GenerationError(M2M100Error, ValueError):
     """An invalid generation argument."""
+
+
+class DataFormatError(M2M100Error, ValueError):
+    """A training or evaluation data file that cannot be read as documented (the message names file and line)."""
+
+
+class TrainingError(M2M100Error, RuntimeError):
+    """Training cannot go on: repeated non-finite losses, non-finite weights, a checkpoint that cannot be written."""

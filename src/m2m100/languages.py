@@ -228,6 +228,11 @@ def _candidates(folded: str) -> list[str]:
 
 
 __all__ = [
-    "FAIRSEQ_LANGUAGE_CODES", "LANGUAGE_NAMES", "FLORES200_CODES", "ISO_ALIASES", "language_name",
-    "normalize_language", "unsupported_language_error",
+    "FAIRSEQ_LANGUAGE_CODES",
+    "FLORES200_CODES",
+    "ISO_ALIASES",
+    "LANGUAGE_NAMES",
+    "language_name",
+    "normalize_language",
+    "unsupported_language_error",
 ]

@@ -1,0 +1,204 @@
+"""HTTP server under load: requests/s and p50/p95 latency for concurrent clients, dynamic batching vs one
+request at a time.
+
+    python bench/load_server.py [--clients 16] [--duration 30] [--max-new-tokens 32] [--model PATH]
+
+For each mode the script starts `python -m m2m100.server` on 127.0.0.1 (default model: the random
+418M-architecture checkpoint from bench/common.py, with bench_generate's 418M-sized tokenizer files), waits for
+/health 200, runs N closed-loop clients (each sends its next POST /translate when the previous answer
+arrives) for a warm-up of a few seconds and then the measured duration, and stops the server with SIGTERM.
+Modes: `batched` (default settings: sentences of concurrent requests share model batches) and `single`
+(`--max-batch-size 1`: one sentence per model call, i.e. one request at a time). Every request is one
+sentence from a fixed list of 12 English sentences of 6-30 words, to a target drawn from 5 languages, with
+`max_new_tokens` fixed so that random weights (which rarely emit </s>) do a bounded amount of work.
+
+Prints a table, the throughput gain of batching, and a JSON line; writes bench/out/load_server.json.
+Bounded on purpose: at most 256 clients, at most 600 s per mode, 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import OUT, REPO, build_418m, machine  # noqa: E402
+
+MAX_CLIENTS, MAX_DURATION = 256, 600.0
+SENTENCES = [
+    "Life is like a box of chocolates.",
+    "The house is green and we walk to school every morning.",
+    "Birds sing in the trees while the sun rises over the quiet village.",
+    "Please send me the report before the meeting on Thursday afternoon.",
+    "Where is the nearest train station?",
+    "The committee will publish its final recommendations after reviewing all of the public comments it has "
+    "received during the consultation period.",
+    "I would like a cup of coffee with milk, please.",
+    "Scientists have discovered a new species of frog in the rainforest of the Amazon basin.",
+    "The museum is closed on Mondays.",
+    "After years of negotiations, the two countries finally signed a trade agreement that lowers tariffs on "
+    "agricultural products and machinery.",
+    "Can you help me carry these boxes upstairs?",
+    "The weather forecast predicts heavy rain and strong winds for the whole weekend.",
+]
+TARGETS = ["fr", "de", "es", "ru", "zh"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def default_model() -> Path:
+    directory = build_418m()
+    if not (directory / "vocab.json").exists():
+        from bench_generate import make_tokenizer_files
+
+        make_tokenizer_files(directory)
+    return directory
+
+
+def start_server(model: Path, port: int, extra: list[str], log_path: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "m2m100.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
+           "--log-level", "warning", "--max-queue", str(4 * MAX_CLIENTS), *extra]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.Popen(cmd, stdout=log_path.open("wb"), stderr=subprocess.STDOUT, env=env)
+
+
+def wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 600.0) -> float:
+    import httpx
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(url + "/health", timeout=5).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"server not ready after {timeout} s")
+
+
+async def load(url: str, clients: int, warmup: float, duration: float, max_new_tokens: int) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    failures: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=300.0, limits=limits) as http:
+        loop = asyncio.get_running_loop()
+        measure_from = loop.time() + warmup
+        stop_at = measure_from + duration
+
+        async def client(k: int) -> None:
+            i = k
+            while loop.time() < stop_at:
+                payload = {"q": SENTENCES[i % len(SENTENCES)], "source": "en", "target": TARGETS[(i // 3) % 5],
+                           "max_new_tokens": max_new_tokens, "num_beams": 1}
+                i += clients
+                started = loop.time()
+                try:
+                    response = await http.post("/translate", json=payload)
+                    ok, reason = response.status_code == 200, str(response.status_code)
+                except httpx.HTTPError as exc:
+                    ok, reason = False, type(exc).__name__
+                ended = loop.time()
+                if started >= measure_from and ended <= stop_at:
+                    if ok:
+                        latencies.append(ended - started)
+                    else:
+                        failures[reason] = failures.get(reason, 0) + 1
+
+        await asyncio.gather(*(client(k) for k in range(clients)))
+        stats = (await http.get("/health")).json().get("stats", {})
+    latencies.sort()
+    n = len(latencies)
+
+    def pct(p: float) -> float:
+        return latencies[min(n - 1, int(p * n))] if n else float("nan")
+
+    return {
+        "requests": n, "failures": sum(failures.values()), "failure_kinds": failures,
+        "rps": n / duration, "p50_s": pct(0.50), "p95_s": pct(0.95), "p99_s": pct(0.99),
+        "mean_s": statistics.fmean(latencies) if n else float("nan"),
+        "batches": stats.get("batches"), "largest_batch": stats.get("largest_batch"),
+        "sentences_run": stats.get("pieces_run"),
+    }
+
+
+def run_mode(name: str, model: Path, args: argparse.Namespace, extra: list[str]) -> dict:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = OUT / f"load_server_{name}.log"
+    proc = start_server(model, port, [*args.server_args, *extra], log_path)
+    try:
+        ready_s = wait_ready(url, proc, log_path)
+        result = asyncio.run(load(url, args.clients, args.warmup, args.duration, args.max_new_tokens))
+        result.update(mode=name, server_args=" ".join([*args.server_args, *extra]), ready_s=ready_s)
+        return result
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, help="checkpoint (default: the random 418M one, built if missing)")
+    parser.add_argument("--clients", type=int, default=16, help=f"concurrent clients (at most {MAX_CLIENTS})")
+    parser.add_argument("--duration", type=float, default=30.0,
+                        help=f"measured seconds per mode (at most {MAX_DURATION:g})")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load before measuring")
+    parser.add_argument("--max-new-tokens", type=int, default=32, help="max_new_tokens of every request")
+    parser.add_argument("--modes", default="batched,single", help="comma-separated: batched, single")
+    parser.add_argument("--server-arg", dest="server_args", action="append", default=[],
+                        help="extra `m2m100 serve` argument for both modes (repeatable), e.g. --server-arg=--threads=2")
+    args = parser.parse_args()
+    if not 1 <= args.clients <= MAX_CLIENTS:
+        parser.error(f"--clients must be from 1 to {MAX_CLIENTS}")
+    if not 0 < args.duration <= MAX_DURATION:
+        parser.error(f"--duration must be in (0, {MAX_DURATION:g}]")
+    OUT.mkdir(parents=True, exist_ok=True)
+    model = args.model or default_model()
+    modes = {"batched": [], "single": ["--max-batch-size", "1"]}
+    results = []
+    for name in args.modes.split(","):
+        if name not in modes:
+            parser.error(f"unknown mode {name!r}; modes: {', '.join(modes)}")
+        print(f"[{name}] {args.clients} clients, {args.warmup:g} s warm-up + {args.duration:g} s ...", flush=True)
+        results.append(run_mode(name, model, args, modes[name]))
+
+    print(f"\nmachine: {machine()}; model: {model}; {args.clients} clients; max_new_tokens {args.max_new_tokens}")
+    print(f"{'mode':<9}{'req/s':>8}{'p50 s':>8}{'p95 s':>8}{'p99 s':>8}{'requests':>10}{'failures':>10}"
+          f"{'batches':>9}{'largest':>9}")
+    for r in results:
+        print(f"{r['mode']:<9}{r['rps']:>8.2f}{r['p50_s']:>8.2f}{r['p95_s']:>8.2f}{r['p99_s']:>8.2f}"
+              f"{r['requests']:>10}{r['failures']:>10}{r['batches'] or 0:>9}{r['largest_batch'] or 0:>9}")
+    by_mode = {r["mode"]: r for r in results}
+    summary = {"machine": machine(), "model": str(model), "clients": args.clients, "duration_s": args.duration,
+               "max_new_tokens": args.max_new_tokens, "results": results}
+    if "batched" in by_mode and "single" in by_mode and by_mode["single"]["rps"] > 0:
+        gain = by_mode["batched"]["rps"] / by_mode["single"]["rps"]
+        summary["batching_gain"] = gain
+        print(f"dynamic batching throughput gain over one-at-a-time: {gain:.2f}x")
+    (OUT / "load_server.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""One decoder step for a set of rows: the state shared by greedy search, sampling and beam search.
+
+The encoder output is computed once by the caller. With use_cache the cross-attention K/V are projected on the
+first step and reused, self-attention K/V live in buffers preallocated for max_length, and each step feeds only
+the newest token. Rows leave the batch (`keep`) once finished; beams are reordered (`reorder_beams`) by copying
+only the filled part of the self-attention cache.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..cache import KVCache
+
+
+class DecoderState:
+    def __init__(self, model, encoder_hidden: torch.Tensor, encoder_mask: torch.Tensor | None, use_cache: bool,
+                 capacity: int):
+        self.decoder = model.model.decoder
+        self.lm_head = model.lm_head
+        self.encoder_hidden = encoder_hidden  # (rows, src_len, d_model)
+        self.encoder_mask = encoder_mask  # (rows, src_len) or None
+        self.cache = KVCache(len(self.decoder.layers), capacity=capacity) if use_cache else None
+
+    def logits(self, sequences: torch.Tensor, cur_len: int) -> torch.Tensor:
+        """Next-token logits (rows, vocab) in float32, given the sequences so far (rows, >= cur_len)."""
+        if self.cache is not None:
+            new = sequences[:, self.cache.get_seq_length() : cur_len]
+        else:  # recompute the whole prefix, as transformers does without a cache
+            new = sequences[:, :cur_len]
+        hidden = self.decoder(
+            input_ids=new,
+            encoder_hidden_states=self.encoder_hidden,
+            encoder_attention_mask=self.encoder_mask,
+            past_key_values=self.cache,
+            use_cache=self.cache is not None,
+        ).last_hidden_state
+        # The projection runs on every position the decoder saw (one per step with a cache), like the reference.
+        return self.lm_head(hidden)[:, -1].float()
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Continue with these rows only (finished ones leave the batch)."""
+        self.encoder_hidden = self.encoder_hidden.index_select(0, rows)
+        if self.encoder_mask is not None:
+            self.encoder_mask = self.encoder_mask.index_select(0, rows)
+        if self.cache is not None:
+            self.cache.reorder(rows)
+
+    def reorder_beams(self, parents: torch.Tensor) -> None:
+        """Row r continues the hypothesis of row parents[r] (always a beam of the same input)."""
+        if self.cache is None:
+            return
+        moved = parents != torch.arange(parents.numel(), device=parents.device)
+        if bool(moved.any()):
+            dst = moved.nonzero().squeeze(1)
+            self.cache.copy_rows(dst, parents.index_select(0, dst))

@@ -1,0 +1,264 @@
+"""generate(): resolve options like transformers, check them all, encode once, then run the chosen search."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import torch
+
+from ..errors import GenerationError
+from ..outputs import EncoderOutput
+from .beam import beam_search
+from .config import GLOBAL_DEFAULTS, UNSUPPORTED_OFF, GenerationConfig
+from .decoding import DecoderState
+from .greedy import greedy_or_sample
+from .outputs import GenerateBeamEncoderDecoderOutput, GenerateEncoderDecoderOutput
+from .processors import build_processors
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "encoder_outputs", "decoder_input_ids", "inputs_embeds")
+# transformers arguments that only concern other models or distributed runs; accepted and ignored
+IGNORED = ("synced_gpus", "streamer", "assistant_model", "negative_prompt_ids", "negative_prompt_attention_mask",
+           "tokenizer", "output_attentions", "output_hidden_states")
+
+
+def resolve_config(model, generation_config: GenerationConfig | None, kwargs: dict[str, Any]):
+    """(config, model inputs, has_default_max_length): the call's options over the model's over the global ones."""
+    if generation_config is not None and not isinstance(generation_config, GenerationConfig):
+        if hasattr(generation_config, "to_dict"):  # e.g. a transformers GenerationConfig
+            generation_config = GenerationConfig.from_dict(
+                {k: v for k, v in generation_config.to_dict().items() if v is not None}
+            )
+        else:
+            raise GenerationError(
+                f"generation_config must be a GenerationConfig, got {type(generation_config).__name__}"
+            )
+    model_gc = model.generation_config
+    has_default_max_length = (
+        kwargs.get("max_length") is None
+        and (generation_config is None or generation_config.max_length is None)
+        and model_gc.max_length is None
+    )
+    gc = (generation_config or GenerationConfig()).copy()
+    gc.fill_unset({name: getattr(model_gc, name) for name in GenerationConfig.field_names()})
+    gc.fill_unset(GLOBAL_DEFAULTS)
+    options = {k: v for k, v in kwargs.items() if k not in MODEL_INPUTS and k not in IGNORED}
+    unused = gc.update(**options)
+    gc.fill_unset(GLOBAL_DEFAULTS)  # an option passed as None means "the default"
+    for key, value in unused.items():
+        off = UNSUPPORTED_OFF.get(key, ...)
+        if off is ...:
+            raise GenerationError(f"generate() got an unexpected argument {key!r}")
+        if value is not None and value != off:
+            raise GenerationError(f"{key}={value!r} is not supported by m2m100's generate()")
+    for key in ("output_attentions", "output_hidden_states"):
+        if kwargs.get(key):
+            raise GenerationError(f"{key}=True is not supported by m2m100's generate()")
+    for key, value in gc.extra.items():
+        off = UNSUPPORTED_OFF.get(key, ...)
+        if off is not ... and value is not None and value != off:
+            raise GenerationError(f"generation config option {key}={value!r} is not supported by m2m100's generate()")
+    inputs = {k: kwargs[k] for k in MODEL_INPUTS if kwargs.get(k) is not None}
+    return gc, inputs, has_default_max_length
+
+
+def _ids(value: Any) -> list[int] | None:
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        return value.reshape(-1).tolist()
+    return [value] if isinstance(value, int) else list(value)
+
+
+def _per_row(name: str, value: Any, batch: int, vocab: int, device) -> int | torch.Tensor | None:
+    """A token option that is one id, or one id per input row; checked against the vocabulary."""
+    if value is None:
+        return None
+    ids = _ids(value)
+    if any(not 0 <= i < vocab for i in ids):
+        raise GenerationError(f"{name} must be token ids in [0, {vocab}), got {value!r}")
+    if isinstance(value, int) or (isinstance(value, torch.Tensor) and value.dim() == 0):
+        return ids[0]
+    if len(ids) != batch:
+        raise GenerationError(f"{name} must be one token id or one per input row ({batch}), got {len(ids)}")
+    return torch.tensor(ids, dtype=torch.long, device=device)
+
+
+def _encoder_hidden(encoder_outputs: Any) -> torch.Tensor:
+    if isinstance(encoder_outputs, EncoderOutput) or hasattr(encoder_outputs, "last_hidden_state"):
+        return encoder_outputs.last_hidden_state
+    if isinstance(encoder_outputs, dict):
+        return encoder_outputs["last_hidden_state"]
+    if isinstance(encoder_outputs, (tuple, list)):
+        return encoder_outputs[0]
+    if isinstance(encoder_outputs, torch.Tensor):
+        return encoder_outputs
+    raise GenerationError(f"encoder_outputs must be an encoder output or a tuple, got {type(encoder_outputs).__name__}")
+
+
+@torch.no_grad()
+def generate(
+    model,
+    inputs: torch.Tensor | None = None,
+    generation_config: GenerationConfig | None = None,
+    logits_processor: Sequence[Callable] | None = None,
+    **kwargs: Any,
+) -> torch.Tensor | GenerateEncoderDecoderOutput | GenerateBeamEncoderDecoderOutput:
+    """Translate with greedy search, beam search, sampling or beam sampling, like transformers' generate().
+
+    inputs / input_ids (batch, src_len) with attention_mask, or inputs_embeds, or encoder_outputs; options as
+    keyword arguments or a GenerationConfig (the call's keywords win, then the config, then the model's
+    generation_config, then transformers' global defaults). forced_bos_token_id (and decoder_start_token_id) may
+    give one token per input row, so one batch can translate into several languages. Returns the sequences
+    (batch * num_return_sequences, length), starting with the decoder start token, padded after EOS; or, with
+    return_dict_in_generate=True, an output object with `sequences` and, with output_scores=True, `scores`
+    (and `sequences_scores` for beam search).
+    """
+    if inputs is not None:
+        if kwargs.get("input_ids") is not None:
+            raise GenerationError("pass the source tokens either as `inputs` or as `input_ids`, not both")
+        kwargs["input_ids"] = inputs
+    gc, model_inputs, has_default_max_length = resolve_config(model, generation_config, kwargs)
+    config = model.config
+    vocab = config.vocab_size
+    device = model.device
+
+    # -- the batch, without running anything yet ------------------------------------------------------
+    input_ids = model_inputs.get("input_ids")
+    inputs_embeds = model_inputs.get("inputs_embeds")
+    encoder_outputs = model_inputs.get("encoder_outputs")
+    attention_mask = model_inputs.get("attention_mask")
+    if sum(x is not None for x in (input_ids, inputs_embeds)) > 1:
+        raise GenerationError("pass either input_ids or inputs_embeds, not both")
+    if encoder_outputs is not None:
+        encoder_hidden = _encoder_hidden(encoder_outputs)
+        batch = encoder_hidden.shape[0]
+    elif input_ids is not None:
+        if input_ids.dim() == 1:
+            input_ids = input_ids.unsqueeze(0)
+        if input_ids.dim() != 2 or input_ids.dtype not in (torch.long, torch.int, torch.int32, torch.int16):
+            raise GenerationError(f"input_ids must be a 2-D tensor of token ids, got shape {tuple(input_ids.shape)}")
+        batch = input_ids.shape[0]
+    elif inputs_embeds is not None:
+        batch = inputs_embeds.shape[0]
+    else:
+        raise GenerationError("generate() needs input_ids (or inputs_embeds or encoder_outputs) for the encoder")
+    if attention_mask is not None and attention_mask.shape[0] != batch:
+        raise GenerationError(f"attention_mask has {attention_mask.shape[0]} rows, the input has {batch}")
+
+    # -- special tokens ---------------------------------------------------------------------------------
+    eos_ids = _ids(gc.eos_token_id)
+    for name, ids in (("eos_token_id", eos_ids), ("forced_eos_token_id", _ids(gc.forced_eos_token_id)),
+                      ("pad_token_id", _ids(gc.pad_token_id))):
+        if ids is not None and any(not 0 <= i < vocab for i in ids):
+            raise GenerationError(f"{name} must be token ids in [0, {vocab}), got {ids}")
+    pad_token_id = gc.pad_token_id if gc.pad_token_id is not None else (eos_ids[0] if eos_ids else None)
+    start = gc.decoder_start_token_id if gc.decoder_start_token_id is not None else gc.bos_token_id
+    if start is None:
+        raise GenerationError("decoder_start_token_id (or bos_token_id) must be set for generation")
+    start = _per_row("decoder_start_token_id", start, batch, vocab, device)
+    forced_bos = _per_row("forced_bos_token_id", gc.forced_bos_token_id, batch, vocab, device)
+    if gc.bad_words_ids is not None:
+        bad = [t for word in gc.bad_words_ids for t in word if t >= vocab]
+        if bad:
+            raise GenerationError(f"bad_words_ids must be token ids in [0, {vocab}), got {bad}")
+
+    # -- the decoder prompt: the start token, or the caller's decoder_input_ids after it ------------------
+    start_col = (start.view(-1, 1) if isinstance(start, torch.Tensor)
+                 else torch.full((batch, 1), start, dtype=torch.long, device=device))
+    decoder_input_ids = model_inputs.get("decoder_input_ids")
+    if decoder_input_ids is None:
+        prompt = start_col
+    else:
+        decoder_input_ids = decoder_input_ids.to(device)
+        if decoder_input_ids.dim() == 1:
+            decoder_input_ids = decoder_input_ids.unsqueeze(0)
+        if decoder_input_ids.shape[0] != batch:
+            raise GenerationError(f"decoder_input_ids has {decoder_input_ids.shape[0]} rows, the input has {batch}")
+        prompt = decoder_input_ids
+        if bool((decoder_input_ids[:, 0] != start_col[:, 0]).all()):
+            prompt = torch.cat([start_col, decoder_input_ids], dim=1)
+    prompt_len = prompt.shape[1]
+
+    # -- lengths (transformers' rules) ----------------------------------------------------------------------
+    if gc.max_new_tokens is not None:
+        max_length = gc.max_new_tokens + prompt_len
+    elif has_default_max_length:  # "20 new tokens", within the position table
+        max_length = min(gc.max_length + prompt_len, config.max_position_embeddings)
+    else:
+        max_length = gc.max_length
+    if prompt_len >= max_length:
+        raise GenerationError(
+            f"max_length ({max_length}) must exceed the decoder prompt length ({prompt_len}); set max_new_tokens"
+        )
+    if max_length > config.max_position_embeddings:
+        raise GenerationError(
+            f"max_length ({max_length}) must be at most the model's max_position_embeddings "
+            f"({config.max_position_embeddings})"
+        )
+    gc.max_length = max_length
+
+    # -- strategy ----------------------------------------------------------------------------------------------
+    num_beams, nrs = gc.num_beams, gc.num_return_sequences
+    if gc.do_sample and not gc.temperature > 0:
+        raise GenerationError(f"temperature must be > 0 with do_sample=True, got {gc.temperature!r}")
+    if num_beams == 1 and not gc.do_sample and nrs > 1:
+        raise GenerationError(
+            f"num_return_sequences must be 1 for greedy search, got {nrs} (use num_beams >= {nrs} or do_sample=True)"
+        )
+    if num_beams > 1 and nrs > num_beams:
+        raise GenerationError(f"num_return_sequences must be in [1, num_beams={num_beams}], got {nrs}")
+    expand = max(num_beams, nrs)
+
+    # -- run: the encoder once -----------------------------------------------------------------------------------
+    if attention_mask is not None:
+        attention_mask = attention_mask.to(device)
+    if encoder_outputs is None:
+        encoder = model.get_encoder()
+        if input_ids is not None:
+            encoder_hidden = encoder(input_ids=input_ids.to(device), attention_mask=attention_mask).last_hidden_state
+        else:
+            encoder_hidden = encoder(inputs_embeds=inputs_embeds.to(device),
+                                     attention_mask=attention_mask).last_hidden_state
+    encoder_hidden = encoder_hidden.to(device)
+    if expand > 1:
+        encoder_hidden = encoder_hidden.repeat_interleave(expand, dim=0)
+        attention_mask = attention_mask.repeat_interleave(expand, dim=0) if attention_mask is not None else None
+        prompt = prompt.repeat_interleave(expand, dim=0)
+        if isinstance(forced_bos, torch.Tensor):
+            forced_bos = forced_bos.repeat_interleave(expand, dim=0)
+
+    procs = build_processors(gc, prompt_len=prompt_len, eos_ids=eos_ids, forced_bos=forced_bos, vocab_size=vocab,
+                             device=device, custom=logits_processor)
+    eos = torch.tensor(eos_ids, dtype=torch.long, device=device) if eos_ids else None
+    # Self-attention buffers sized for a typical translation (twice the source); they double if outgrown.
+    capacity = min(max_length, max(32, 2 * encoder_hidden.shape[1] + 16))
+    state = DecoderState(model, encoder_hidden, attention_mask, gc.use_cache, capacity=capacity)
+    want_scores = gc.return_dict_in_generate and gc.output_scores
+    want_logits = gc.return_dict_in_generate and gc.output_logits
+
+    if num_beams == 1:
+        sequences = torch.full((prompt.shape[0], max_length), pad_token_id if pad_token_id is not None else 0,
+                               dtype=torch.long, device=device)
+        sequences[:, :prompt_len] = prompt
+        sequences, scores, logits = greedy_or_sample(
+            state, sequences, prompt_len, max_length, procs, eos, pad_token_id, gc.do_sample, gc.prune_finished,
+            want_scores, want_logits,
+        )
+        if not gc.return_dict_in_generate:
+            return sequences
+        return GenerateEncoderDecoderOutput(
+            sequences=sequences, scores=tuple(scores) if want_scores else None,
+            logits=tuple(logits) if want_logits else None,
+        )
+
+    sequences, seq_scores, beam_indices, scores, logits = beam_search(
+        state, prompt, num_beams, max_length, procs, eos, pad_token_id, gc.length_penalty, gc.early_stopping, nrs,
+        gc.do_sample, gc.prune_finished, want_scores, want_logits,
+    )
+    if not gc.return_dict_in_generate:
+        return sequences
+    return GenerateBeamEncoderDecoderOutput(
+        sequences=sequences, sequences_scores=seq_scores if want_scores else None,
+        scores=tuple(scores) if want_scores else None, logits=tuple(logits) if want_logits else None,
+        beam_indices=beam_indices,
+    )

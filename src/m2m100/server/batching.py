@@ -1,0 +1,271 @@
+"""Dynamic batching: sentences of concurrent requests share model batches.
+
+    request -> pieces (sentences, from Translator.splitter) -> Batcher.translate(pieces)
+            -> pending queue -> batch under a token budget -> worker thread -> Translator.translate_pieces
+
+* The event loop never runs the model: batches go to one daemon worker thread (`Worker`), so requests keep
+  being accepted, validated and queued while the model computes.
+* A batch takes pending pieces first come, first served, that share generation options, while
+  `(rows + 1) * longest input * beams <= max_batch_tokens` and rows < `max_batch_size`. Sources and targets
+  may differ inside a batch (the Translator handles per-row languages). After a batch, the next one is formed
+  from whatever arrived meanwhile; an idle batcher waits `batch_wait_ms` for company before starting.
+* Pieces whose request went away (client disconnect, timeout) are cancelled futures: they are skipped when
+  the next batch is formed, so they never reach the model.
+* If a batch fails, each request in it is retried alone, so one bad request cannot fail its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("m2m100.server")
+
+
+class Worker:
+    """Daemon threads running blocking calls for the event loop (daemon: a stuck call never blocks exit)."""
+
+    def __init__(self, name: str, threads: int = 1):
+        self._queue: queue.Queue = queue.Queue()
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"{name}-{i}", daemon=True) for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((fn, args, kwargs, future, loop))
+        return await future
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+
+    def _serve(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            fn, args, kwargs, future, loop = job
+            if future.cancelled():
+                continue
+            try:
+                result, error = fn(*args, **kwargs), None
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+                result, error = None, exc
+            try:
+                loop.call_soon_threadsafe(_settle, future, result, error)
+            except RuntimeError:  # loop closed during shutdown
+                return
+
+
+def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+@dataclass
+class Piece:
+    """One model input: a sentence (or part of one) with its languages."""
+
+    text: str
+    source: str
+    target: str
+    tokens: int
+
+
+@dataclass
+class _Pending:
+    piece: Piece
+    options_key: tuple
+    options: dict[str, Any]
+    owner: int
+    future: asyncio.Future
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    pieces_run: int = 0
+    pieces_cancelled: int = 0
+    largest_batch: int = 0
+    batch_errors: int = 0
+    busy_seconds: float = 0.0
+    history: deque = field(default_factory=lambda: deque(maxlen=64))
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "batches": self.batches, "pieces_run": self.pieces_run, "pieces_cancelled": self.pieces_cancelled,
+            "largest_batch": self.largest_batch, "batch_errors": self.batch_errors,
+            "busy_seconds": round(self.busy_seconds, 3),
+        }
+
+
+class Batcher:
+    """Groups pieces of concurrent requests into model batches; see the module docstring."""
+
+    def __init__(
+        self,
+        run_batch: Callable[[list[str], list[str], list[str], dict[str, Any]], list[str]],
+        worker: Worker,
+        *,
+        max_batch_tokens: int,
+        max_batch_size: int,
+        batch_wait: float,
+    ):
+        self._run_batch = run_batch
+        self._worker = worker
+        self.max_batch_tokens = max_batch_tokens
+        self.max_batch_size = max_batch_size
+        self.batch_wait = batch_wait
+        self._pending: deque[_Pending] = deque()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._owners = 0
+        self.running = 0  # pieces in the batch now on the model
+        self.stats = BatchStats()
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="m2m100-batcher")
+
+    async def stop(self, reason: BaseException | None = None) -> None:
+        while self._pending:
+            item = self._pending.popleft()
+            if not item.future.done():
+                item.future.set_exception(reason or asyncio.CancelledError())
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+
+    @property
+    def queued(self) -> int:
+        return sum(1 for item in self._pending if not item.future.done())
+
+    # -- API ---------------------------------------------------------------------------------------------
+    async def translate(self, pieces: Sequence[Piece], options: dict[str, Any]) -> list[str]:
+        """Translations of `pieces`, in order. Cancelling the caller cancels its queued pieces."""
+        if not pieces:
+            return []
+        if self._task is None or self._wake is None:
+            raise RuntimeError("batcher is not running")
+        loop = asyncio.get_running_loop()
+        self._owners += 1
+        owner = self._owners
+        key = tuple(sorted(options.items()))
+        futures = []
+        for piece in pieces:
+            future = loop.create_future()
+            self._pending.append(_Pending(piece, key, dict(options), owner, future))
+            futures.append(future)
+        self._wake.set()
+        try:
+            return list(await asyncio.gather(*futures))
+        except BaseException:
+            for future in futures:
+                future.cancel()  # gather may have done it already; settled futures stay as they are
+            self.stats.pieces_cancelled += sum(1 for future in futures if future.cancelled())
+            raise
+
+    # -- batching ------------------------------------------------------------------------------------------
+    def _take_batch(self) -> list[_Pending]:
+        while self._pending and self._pending[0].future.done():
+            self._pending.popleft()  # cancelled (client gone) or already settled
+        if not self._pending:
+            return []
+        first = self._pending[0]
+        beams = int(first.options.get("num_beams") or 1)
+        batch: list[_Pending] = []
+        keep: deque[_Pending] = deque()
+        longest = 0
+        while self._pending:
+            item = self._pending.popleft()
+            if item.future.done():
+                continue
+            if len(batch) >= self.max_batch_size or item.options_key != first.options_key:
+                keep.append(item)
+                continue
+            new_longest = max(longest, item.piece.tokens)
+            if batch and (len(batch) + 1) * new_longest * beams > self.max_batch_tokens:
+                keep.append(item)
+                continue
+            batch.append(item)
+            longest = new_longest
+        self._pending = keep
+        return batch
+
+    async def _loop(self) -> None:
+        assert self._wake is not None
+        while True:
+            if not self._pending:
+                self._wake.clear()
+                await self._wake.wait()
+                if self.batch_wait > 0:
+                    await asyncio.sleep(self.batch_wait)  # let concurrent requests join this batch
+            batch = self._take_batch()
+            if not batch:
+                continue
+            try:
+                await self._execute(batch)
+            except asyncio.CancelledError:
+                for item in batch:
+                    if not item.future.done():
+                        item.future.cancel()
+                raise
+            except Exception:  # never let the batcher die
+                log.exception("batcher error")
+
+    async def _execute(self, batch: list[_Pending]) -> None:
+        options = batch[0].options
+        self.running = len(batch)
+        started = time.perf_counter()
+        try:
+            outputs = await self._worker.run(
+                self._run_batch,
+                [item.piece.text for item in batch],
+                [item.piece.source for item in batch],
+                [item.piece.target for item in batch],
+                options,
+            )
+        except Exception as exc:
+            self.stats.batch_errors += 1
+            owners = sorted({item.owner for item in batch})
+            if len(owners) == 1:
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                return
+            # One request may have caused it: retry each request alone so the others still get answers.
+            for owner in owners:
+                group = [item for item in batch if item.owner == owner and not item.future.done()]
+                if group:
+                    await self._execute(group)
+            return
+        finally:
+            self.running = 0
+            self.stats.busy_seconds += time.perf_counter() - started
+        self.stats.batches += 1
+        self.stats.pieces_run += len(batch)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+        self.stats.history.append(len(batch))
+        for item, text in zip(batch, outputs):
+            if not item.future.done():
+                item.future.set_result(text)

@@ -1,0 +1,114 @@
+"""`m2m100 serve`: flags from the settings table, uvicorn with a graceful SIGTERM drain.
+
+SIGTERM (or Ctrl-C): /health turns 503 and new requests are answered 503 at once; requests in flight finish;
+when none is left, or after --drain-timeout seconds (stragglers are answered 503), uvicorn closes the
+connections and the process exits 0. A second signal cuts the drain short. A watchdog ends the process
+(exit 1) if shutdown itself hangs, so the process always exits within drain_timeout + 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .settings import ServerSettings, cli_flag, env_var
+
+HELP = "run the LibreTranslate-compatible HTTP translation server and web page"
+
+_METAVARS = {"model": "PATH_OR_ID", "api_keys": "FILE", "host": "HOST", "device": "DEVICE", "dtype": "DTYPE",
+             "quantize": "METHOD"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """One flag per settings field; unset flags stay absent so that M2M100_* variables apply."""
+    for name, field in ServerSettings.model_fields.items():
+        annotation = field.annotation
+        args = typing.get_args(annotation)
+        kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
+        help_text = f"{field.description} [env {env_var(name)}; default {field.default}]"
+        if annotation is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(annotation) is typing.Literal:
+            kwargs["choices"] = list(args)
+        else:
+            base = next((a for a in args if a is not type(None)), annotation) if args else annotation
+            kwargs["type"] = {int: int, float: float}.get(base, str)
+            numeric = {int: "N", float: "SECONDS" if "timeout" in name else "MS"}
+            kwargs["metavar"] = _METAVARS.get(name) or numeric.get(base, "VALUE")
+        parser.add_argument(cli_flag(name), help=help_text.replace("%", "%%"), **kwargs)
+    return parser
+
+
+def build_parser(prog: str = "m2m100 serve") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Serve a LibreTranslate-compatible translation API and web page.",
+    )
+    return add_arguments(parser)
+
+
+def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> ServerSettings:
+    flags = {name: getattr(args, name) for name in ServerSettings.model_fields if hasattr(args, name)}
+    return ServerSettings.from_sources(flags, environ)
+
+
+def run(args: argparse.Namespace, translator_factory: Callable[[ServerSettings], Any] | None = None) -> int:
+    """Entry for `m2m100 serve` (the main CLI calls this with its parsed arguments)."""
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:
+        print(f"m2m100: error: {exc}", file=sys.stderr)
+        return 2
+    return serve(settings, translator_factory)
+
+
+def serve(settings: ServerSettings, translator_factory: Callable[[ServerSettings], Any] | None = None) -> int:
+    """Run the server until SIGTERM/SIGINT; returns the exit code."""
+    import uvicorn
+
+    from .app import create_app
+    from .runner import DrainingServer
+
+    try:
+        app = create_app(settings, translator_factory)
+    except ValueError as exc:  # e.g. an unreadable API keys file
+        print(f"m2m100: error: {exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+    state = app.state.service
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level, lifespan="on",
+        timeout_graceful_shutdown=max(1, int(settings.drain_timeout)), access_log=settings.log_level == "debug",
+        timeout_keep_alive=5,
+    )
+    server = DrainingServer(config, state, settings.drain_timeout)
+    state.on_fatal = server.fail
+    server.run()
+    return server.exit_code
+
+
+def _configure_logging(level: str) -> None:
+    """Log lines of the m2m100 loggers to stderr (uvicorn configures its own loggers)."""
+    logger = logging.getLogger("m2m100")
+    logger.setLevel(level.upper())
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+def main(argv: Sequence[str] | None = None, translator_factory: Callable[[ServerSettings], Any] | None = None) -> int:
+    args = build_parser("python -m m2m100.server").parse_args(argv)
+    return run(args, translator_factory)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+__all__ = ["add_arguments", "build_parser", "main", "run", "serve", "settings_from_args"]

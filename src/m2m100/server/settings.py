@@ -1,0 +1,150 @@
+"""Server settings: one table (the fields of `ServerSettings`) gives every option its default, its
+`M2M100_*` environment variable and its command-line flag.
+
+Precedence: command-line flag > environment variable > default. The name of each derives from the field:
+`max_chars` is `--max-chars` and `M2M100_MAX_CHARS`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "M2M100_"
+
+
+class ServerSettings(BaseModel):
+    """Every option of `m2m100 serve`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # -- model -------------------------------------------------------------------------------------------
+    model: str | None = Field(None, description="checkpoint directory or hub id (default: facebook/m2m100_418M)")
+    device: str | None = Field(None, description="torch device, e.g. cpu or cuda:0 (default: CUDA when available)")
+    dtype: str | None = Field(None, description="weights dtype: float32, float16, bfloat16 or auto (default: float32)")
+    quantize: str | None = Field(None, description="quantization passed to the model loader (e.g. int8)")
+    threads: int | None = Field(None, ge=1, le=1024, description="torch CPU threads (default: torch's choice)")
+    warmup: bool = Field(True, description="translate one sentence before /health reports ready")
+    # -- network -----------------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="address to bind")
+    port: int = Field(5000, ge=0, le=65535, description="port to bind")
+    api_keys: Path | None = Field(None, description="file of API keys, one per line (# comments); "
+                                                    "when set, translation requests need api_key")
+    req_limit: int = Field(0, ge=0, description="translation requests per minute per client (API key or IP); "
+                                                "0 = unlimited")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field("info", description="log level")
+    # -- request limits ----------------------------------------------------------------------------------
+    max_chars: int = Field(5000, ge=1, description="characters per text")
+    max_texts: int = Field(64, ge=1, description="texts per request")
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=64, description="request body size in bytes (413 above)")
+    request_timeout: float = Field(120.0, gt=0, description="seconds a request may wait for its translation")
+    max_beams: int = Field(8, ge=1, le=64, description="largest num_beams a request may ask for")
+    max_new_tokens: int = Field(1024, ge=1, description="largest max_new_tokens a request may ask for")
+    # -- batching ----------------------------------------------------------------------------------------
+    max_batch_tokens: int = Field(4096, ge=16, description="token budget of one model batch "
+                                                           "(rows x longest input x beams)")
+    max_batch_size: int = Field(64, ge=1, description="sentences per model batch (1 = one at a time)")
+    batch_wait_ms: float = Field(5.0, ge=0, le=10_000, description="how long a new batch waits for more requests")
+    max_queue: int = Field(256, ge=1, description="requests queued or running; more are answered 503 at once")
+    # -- shutdown ----------------------------------------------------------------------------------------
+    drain_timeout: float = Field(30.0, gt=0, description="seconds SIGTERM waits for in-flight requests "
+                                                         "before exiting")
+
+    @field_validator("model", "device", "dtype", "quantize", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("request_timeout", "drain_timeout", "batch_wait_ms")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    # -- sources -----------------------------------------------------------------------------------------
+    @classmethod
+    def from_sources(cls, flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
+                     **overrides: Any) -> "ServerSettings":
+        """Settings from command-line values (already parsed), then M2M100_* variables, then defaults.
+
+        Raises ValueError naming the flag and the variable of a bad value.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            env = env_var(name)
+            if env in environ and environ[env] != "":
+                values[name] = _from_env(name, environ[env])
+        values.update({k: v for k, v in (flags or {}).items() if v is not None})
+        values.update(overrides)
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise ValueError(describe_settings_error(exc)) from None
+
+
+def env_var(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def cli_flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _from_env(name: str, raw: str) -> Any:
+    if ServerSettings.model_fields[name].annotation is bool:
+        value = raw.strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{env_var(name)}={raw!r}: expected true/false (1/0, yes/no, on/off)")
+    return raw  # pydantic converts numbers from strings
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{cli_flag(name)} / {env_var(name)}: {msg} (got {err.get('input')!r})")
+    return "invalid server settings: " + "; ".join(lines)
+
+
+def settings_table() -> list[tuple[str, str, str, str]]:
+    """(flag, environment variable, default, description) for every option, in table order."""
+    rows = []
+    for name, field in ServerSettings.model_fields.items():
+        default = field.default
+        shown = "-" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
+        rows.append((cli_flag(name), env_var(name), shown, field.description or ""))
+    return rows
+
+
+def settings_markdown() -> str:
+    lines = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+    for flag, env, default, description in settings_table():
+        lines.append(f"| `{flag}` | `{env}` | {default} | {description} |")
+    return "\n".join(lines)
+
+
+def load_api_keys(path: Path) -> frozenset[str]:
+    """Keys from a file: one per line, blank lines and # comments ignored."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read API keys file {path}: {exc.strerror or exc}") from None
+    keys = frozenset(
+        line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()
+    )
+    if not keys:
+        raise ValueError(f"API keys file {path} has no keys (one per line)")
+    return keys
