@@ -86,10 +86,11 @@ def write_tsv(data: Path, split: str, path: Path) -> int:
     return len(src)
 
 
-def train_args(args, init: Path, tsv: Path, valid: Path, output: Path) -> list[str]:
+def train_args(args, init: Path, tsv: Path, valid: Path, output: Path, steps: int) -> list[str]:
+    # Short runs (a slow or busy machine) warm up over at most a quarter of their steps.
     return ["train", "--model", str(init), "--train", str(tsv), "--valid", str(valid), "--source", "en",
             "--target", "de", "--output", str(output), "--max-tokens", str(args.max_tokens),
-            "--lr", str(args.lr), "--warmup-steps", str(args.warmup), "--label-smoothing", "0.1",
+            "--lr", str(args.lr), "--warmup-steps", str(min(args.warmup, steps // 4)), "--label-smoothing", "0.1",
             "--adam-betas", "0.9", "0.98", "--weight-decay", "0.0001", "--clip-norm", "1.0",
             "--save-every", "500", "--log-every", "20", "--seed", str(args.seed), "--device", args.device,
             *(["--bf16"] if args.bf16 else [])]
@@ -109,7 +110,7 @@ def calibrate(args, init: Path, data_dir: Path, out: Path, deadline: float) -> i
     """Steps that fit the budget: the schedule needs a step count, the budget is time. A short run measures the
     steady-state step time (its first logged window, which includes start-up, is left out)."""
     calib = out / "calibration"
-    run(m2m100(*train_args(args, init, data_dir / "train.tsv", data_dir / "valid.tsv", calib),
+    run(m2m100(*train_args(args, init, data_dir / "train.tsv", data_dir / "valid.tsv", calib, 10**6),
                "--max-steps", str(args.calibration_steps), "--log-every", "5", "--save-every", "100000",
                "--no-progress"), stdout=subprocess.DEVNULL)
     records = [json.loads(line) for line in (calib / "train_log.jsonl").read_text().splitlines()]
@@ -130,7 +131,7 @@ def main() -> int:
     p.add_argument("--vocab-size", type=int, default=8000)
     p.add_argument("--max-tokens", type=int, default=4096, help="tokens per batch (default: 4096)")
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--warmup", type=int, default=300)
+    p.add_argument("--warmup", type=int, default=300, help="warmup steps (at most a quarter of the run)")
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast (default: on where the CPU has bf16 instructions, ~1.7x faster here)")
@@ -162,7 +163,7 @@ def main() -> int:
 
     started = time.monotonic()
     budget_s = deadline - started
-    run(m2m100(*train_args(args, init, data_dir / "train.tsv", data_dir / "valid.tsv", out),
+    run(m2m100(*train_args(args, init, data_dir / "train.tsv", data_dir / "valid.tsv", out, steps),
                "--max-steps", str(steps), *([] if args.steps else ["--max-time", f"{max(budget_s, 60) / 60:.2f}"])))
     train_minutes = (time.monotonic() - started) / 60
 

@@ -240,3 +240,15 @@ def test_hub_id_offline_says_to_pass_a_local_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CheckpointError, match="local directory"):
         M2M100ForConditionalGeneration.from_pretrained("facebook/m2m100_418M", cache_dir=tmp_path)
+
+
+def test_saved_files_are_readable_by_others(saved):
+    import os
+    import stat
+
+    path, _ = saved
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("model.safetensors", "config.json"):
+        mode = stat.S_IMODE((path / name).stat().st_mode)
+        assert mode == 0o666 & ~umask, (name, oct(mode))

@@ -243,6 +243,22 @@ def test_encoder_outputs_and_generation_config_object(pairs):
     assert gc.num_beams == 3 and gc.max_length is None
 
 
+def test_inputs_embeds_and_decoder_prompt(pairs):
+    ours, ref = pairs["c"]
+    embeds = ours.get_input_embeddings()(IDS)  # scaled token embeddings, as the encoder takes them
+    for kwargs in ({}, {"num_beams": 3}):
+        a = ours.generate(inputs_embeds=embeds, attention_mask=MASK, max_new_tokens=8, **kwargs)
+        b = ref.generate(inputs_embeds=embeds, attention_mask=MASK, max_new_tokens=8, **kwargs)
+        assert torch.equal(a, b)
+        # a decoder prompt: used as given when it starts with the start token, else the start token is prepended
+        for prompt in (torch.tensor([[EOS, 5, 9]] * 5), torch.tensor([[5, 9]] * 5)):
+            a = ours.generate(input_ids=IDS, attention_mask=MASK, decoder_input_ids=prompt, max_new_tokens=8,
+                              forced_bos_token_id=7, **kwargs)
+            b = ref.generate(input_ids=IDS, attention_mask=MASK, decoder_input_ids=prompt, max_new_tokens=8,
+                             forced_bos_token_id=7, **kwargs)
+            assert torch.equal(a, b) and (a[:, 1:3] == torch.tensor([5, 9])).all()
+
+
 def test_default_max_length_is_twenty_new_tokens(pairs):
     ours, ref = pairs["a"]  # no max_length anywhere: transformers generates up to 20 new tokens
     a, b = ours.generate(input_ids=IDS, attention_mask=MASK), ref.generate(input_ids=IDS, attention_mask=MASK)
@@ -381,3 +397,52 @@ def test_all_settings_combined_with_beams_and_cache_off(pairs):
         a, b = run_both(ours, ref, num_beams=beams, use_cache=cache, early_stopping=stopping,
                         length_penalty=0.8, num_return_sequences=2, **base)
         compare(a, b, beam=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# performance properties: encoder once, cross-attention K/V once, finished rows leave the batch
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_work_done_once_and_finished_rows_dropped(pairs, num_beams):
+    ours, _ = pairs["a"]
+    calls = {"encoder": 0, "cross_k": 0}
+    batches = []
+    hooks = [
+        ours.model.encoder.register_forward_hook(lambda *a: calls.__setitem__("encoder", calls["encoder"] + 1)),
+        ours.model.decoder.layers[0].encoder_attn.k_proj.register_forward_hook(
+            lambda *a: calls.__setitem__("cross_k", calls["cross_k"] + 1)),
+        ours.model.decoder.register_forward_pre_hook(lambda m, a, kw: batches.append(kw["input_ids"].shape),
+                                                     with_kwargs=True),
+    ]
+    try:
+        out = ours.generate(input_ids=IDS, attention_mask=MASK, max_new_tokens=14, num_beams=num_beams)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert calls == {"encoder": 1, "cross_k": 1}
+    assert all(shape[1] == 1 for shape in batches)  # one new token per step
+    rows = [shape[0] for shape in batches]
+    assert rows[0] == IDS.shape[0] * num_beams and rows == sorted(rows, reverse=True) and rows[-1] < rows[0]
+    assert all(r % num_beams == 0 for r in rows)
+    assert len(batches) == out.shape[1] - 1
+
+
+def test_cache_reorder_and_copy_rows():
+    from m2m100.cache import KVCache
+
+    cache = KVCache(1, capacity=8)
+    k = torch.arange(4 * 2 * 3 * 2, dtype=torch.float32).view(4, 2, 3, 2)
+    cache.update(0, k, -k)
+    cache.advance(3)
+    cache.set_cross(0, k[:, :, :1].clone(), k[:, :, :1].clone())
+    cache.copy_rows(torch.tensor([0, 3]), torch.tensor([3, 0]))  # swap rows 0 and 3, self-attention only
+    assert torch.equal(cache.self_k[0][:, :, :3], k[[3, 1, 2, 0]]) and torch.equal(cache.self_v[0][:, :, :3], -k[[3, 1, 2, 0]])
+    assert torch.equal(cache.cross_k[0], k[:, :, :1])
+    capacity = cache.self_k[0].shape[2]
+    cache.reorder(torch.tensor([2, 2, 0]))  # fewer rows: new buffers, same capacity
+    assert cache.self_k[0].shape == (3, 2, capacity, 2)
+    assert torch.equal(cache.self_k[0][:, :, :3], k[[2, 2, 3]]) and torch.equal(cache.cross_k[0], k[[2, 2, 0], :, :1])
+    cache.reorder(torch.tensor([1, 0, 2]), cross=False)
+    assert torch.equal(cache.self_k[0][:, :, :3], k[[2, 2, 3]]) and torch.equal(cache.cross_k[0], k[[2, 2, 0], :, :1])
+    k2, _ = cache.update(0, torch.ones(3, 2, 1, 2), torch.ones(3, 2, 1, 2))
+    assert k2.shape == (3, 2, 4, 2)

@@ -227,7 +227,7 @@ def test_resume_after_interruption_gives_identical_parameters(tmp_path, tiny_che
 def test_sigkill_mid_run_then_resume(tmp_path, tiny_checkpoint, pairs_tsv):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
     args = [sys.executable, "-m", "m2m100.train", "--model", str(tiny_checkpoint), "--train", str(pairs_tsv),
-            "--source", "en", "--target", "de", "--max-tokens", "384", "--lr", "3e-3", "--max-steps", "40",
+            "--source", "en", "--target", "de", "--max-tokens", "384", "--lr", "3e-3", "--max-steps", "24",
             "--save-every", "5", "--seed", "3", "--dropout", "0.1", "--no-progress"]
     killed = tmp_path / "killed"
     proc = subprocess.Popen([*args, "--output", str(killed)], env=env, stdout=subprocess.DEVNULL,
@@ -238,7 +238,7 @@ def test_sigkill_mid_run_then_resume(tmp_path, tiny_checkpoint, pairs_tsv):
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL
     latest = checkpointing.find_latest(killed / "checkpoints")
-    assert latest is not None and checkpointing.checkpoint_step(latest) < 40
+    assert latest is not None and checkpointing.checkpoint_step(latest) < 24
     subprocess.run([*args, "--output", str(killed), "--resume"], env=env, check=True, capture_output=True)
     subprocess.run([*args, "--output", str(tmp_path / "ref")], env=env, check=True, capture_output=True)
     ref, got = weights(tmp_path / "ref"), weights(killed)
@@ -342,31 +342,38 @@ def test_cli_train_and_errors(tmp_path, tiny_checkpoint, capsys):
     assert code == 1 and "bad.tsv:1: expected 2 tab-separated columns" in capsys.readouterr().err
 
 
-def test_torchrun_two_processes_match_single_process(tmp_path, tiny_checkpoint, pairs_tsv):
-    steps = 6
-    single = tmp_path / "single"
-    # Same global batch: 2 processes x 1 batch == 1 process x 2 accumulated batches.
-    Trainer(config(tiny_checkpoint, pairs_tsv, single, max_steps=steps, grad_accum=2, save_every=3)).train()
-    ddp = tmp_path / "ddp"
+@pytest.fixture(scope="module")
+def single_process_reference(tmp_path_factory, tiny_checkpoint, pairs_tsv) -> Path:
+    out = tmp_path_factory.mktemp("single")
+    # Same global batch as 2 processes x 1 batch: 1 process x 2 accumulated batches.
+    Trainer(config(tiny_checkpoint, pairs_tsv, out, max_steps=6, grad_accum=2, save_every=3)).train()
+    return out
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_torchrun_two_processes_match_single_process(tmp_path, tiny_checkpoint, pairs_tsv, single_process_reference,
+                                                     strategy):
+    single, steps = single_process_reference, 6
+    out = tmp_path / strategy
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
     run = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "m2m100.train",
-         "--model", str(tiny_checkpoint), "--train", str(pairs_tsv), "--output", str(ddp), "--source", "en",
+         "--model", str(tiny_checkpoint), "--train", str(pairs_tsv), "--output", str(out), "--source", "en",
          "--target", "de", "--max-tokens", "384", "--shuffle-buffer", "96", "--lr", "3e-3", "--warmup-steps", "3",
          "--max-steps", str(steps), "--save-every", "3", "--log-every", "1", "--seed", "3", "--no-progress",
-         "--device", "cpu"],
+         "--device", "cpu", "--strategy", strategy],
         env=env, capture_output=True, text=True, timeout=180,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    start = [r for r in log_records(ddp) if r.get("event") == "start"]
-    assert len(start) == 1 and start[0]["world_size"] == 2 and start[0]["strategy"] == "ddp"  # rank 0 alone writes
+    start = [r for r in log_records(out) if r.get("event") == "start"]
+    assert len(start) == 1 and start[0]["world_size"] == 2 and start[0]["strategy"] == strategy  # rank 0 alone writes
     single_losses = [r["loss"] for r in log_records(single) if "loss" in r]
-    ddp_losses = [r["loss"] for r in log_records(ddp) if "loss" in r]
-    assert len(ddp_losses) == steps
-    assert ddp_losses == pytest.approx(single_losses, rel=1e-4)
-    assert [r["tokens"] for r in log_records(ddp) if "loss" in r] == [r["tokens"] for r in log_records(single) if "loss" in r]
-    a, b = weights(single), weights(ddp)
+    losses = [r["loss"] for r in log_records(out) if "loss" in r]
+    assert len(losses) == steps
+    assert losses == pytest.approx(single_losses, rel=1e-4)
+    assert [r["tokens"] for r in log_records(out) if "loss" in r] == [r["tokens"] for r in log_records(single) if "loss" in r]
+    a, b = weights(single), weights(out)
     # Key biases get no gradient in exact arithmetic (softmax ignores a shift shared by all keys); Adam blows their
     # rounding noise up to lr-sized steps, so they differ between any two summation orders. All else must agree.
     assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a if not k.endswith("k_proj.bias"))
-    assert [p.name for p in checkpointing.list_checkpoints(ddp / "checkpoints")] == ["step-00000003", "step-00000006"]
+    assert [p.name for p in checkpointing.list_checkpoints(out / "checkpoints")] == ["step-00000003", "step-00000006"]

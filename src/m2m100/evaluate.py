@@ -55,7 +55,6 @@ class Score:
 # ---------------------------------------------------------------------------------------------------------------
 def _sacrebleu():
     try:
-        import sacrebleu  # noqa: F401
         from sacrebleu.metrics import BLEU, CHRF
     except ImportError:
         raise ConfigError("evaluation needs sacrebleu: pip install sacrebleu") from None

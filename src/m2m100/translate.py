@@ -459,7 +459,7 @@ class Translator:
                 raise ValueError(f"max_input_tokens must be an integer >= 4, got {max_input_tokens!r}")
             limit = min(limit, max_input_tokens)
         self.max_positions = int(model.config.max_position_embeddings)
-        self.splitter = Splitter(limit, self._count, split_sentences=split_sentences)
+        self.splitter = Splitter(limit, self.count_tokens, split_sentences=split_sentences)
         self._lock = threading.RLock()  # one generation at a time
         self._tokenizer_lock = threading.Lock()  # the tokenizer's src_lang is shared state
         self._codes = _language_codes(tokenizer)
@@ -719,8 +719,13 @@ class Translator:
             raise LanguageError(f"{what} language is required (a code such as 'en' or a name such as 'English')")
         raise LanguageError(f"{what} must be a language code or a list of them, got {type(value).__name__}")
 
-    def _count(self, cleaned: str, language: str) -> int:
-        return len(self._encode([cleaned], language)[0])
+    def count_tokens(self, piece: str, language: str | None = None) -> int:
+        """Model input length of a piece: its tokens plus the language token and </s>.
+
+        Stateless (no lock), so servers can budget batches while the model runs; the language does not change
+        the count but is accepted so the signature matches the Splitter's counter.
+        """
+        return len(self.tokenizer.tokenize(clean_for_model(piece))) + 2
 
     def _encode(self, texts: list[str], language: str) -> list[list[int]]:
         tokenizer = self.tokenizer

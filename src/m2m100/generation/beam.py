@@ -147,22 +147,23 @@ def beam_search(
         # the reference's stopping rule, over all inputs (done ones keep their final state)
         out_flag[items] = fin_flag
         out_improvable[items] = improvable
-        go_on = bool(out_improvable.any()) and not (bool(out_flag.all()) and early_stopping is True) \
-            and not bool(ends.all())
+        go_on = out_improvable.any() & ~(out_flag.all() & (early_stopping is True)) & ~ends.all()
+        done = ~improvable.squeeze(1)
+        if early_stopping is True:
+            done |= fin_flag.all(dim=1)
+        go_on, any_done = torch.stack((go_on, done.any())).tolist()  # the step's one synchronisation
         if not go_on or cur_len >= max_length:
             break
-        if prune:
-            done = ~improvable.squeeze(1)
-            if early_stopping is True:
-                done |= fin_flag.all(dim=1)
-            if bool(done.any()):
-                out_seq[items], out_score[items], out_beams[items] = fin_seq, fin_score, fin_beams
-                keep = (~done).nonzero().squeeze(1)
-                items = items.index_select(0, keep)
-                run_seq, run_score, run_beams = run_seq[keep], run_score[keep], run_beams[keep]
-                fin_seq, fin_score, fin_beams, fin_flag = fin_seq[keep], fin_score[keep], fin_beams[keep], fin_flag[keep]
-                improvable = improvable[keep]
-                state.keep((keep[:, None] * num_beams + beam_range).reshape(-1))
+        if prune and any_done:
+            out_seq[items], out_score[items], out_beams[items] = fin_seq, fin_score, fin_beams
+            keep = (~done).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                break
+            items = items.index_select(0, keep)
+            run_seq, run_score, run_beams = run_seq[keep], run_score[keep], run_beams[keep]
+            fin_seq, fin_score, fin_beams, fin_flag = fin_seq[keep], fin_score[keep], fin_beams[keep], fin_flag[keep]
+            improvable = improvable[keep]
+            state.keep((keep[:, None] * num_beams + beam_range).reshape(-1))
 
     out_seq[items], out_score[items], out_beams[items] = fin_seq, fin_score, fin_beams
     sequences = out_seq[:, :num_return_sequences].reshape(n_items * num_return_sequences, max_length)

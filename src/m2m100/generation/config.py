@@ -52,6 +52,9 @@ UNSUPPORTED_OFF: dict[str, Any] = {
     "watermarking_config": None, "stop_strings": None, "max_time": None, "output_attentions": False,
     "output_hidden_states": False, "dola_layers": None, "prompt_lookup_num_tokens": None,
     "assistant_early_exit": None, "token_healing": False, "use_mtp": False,
+    # generate() arguments of transformers outside the config
+    "streamer": None, "assistant_model": None, "prefix_allowed_tokens_fn": None, "stopping_criteria": None,
+    "negative_prompt_ids": None, "negative_prompt_attention_mask": None, "custom_generate": None,
 }
 
 

@@ -86,8 +86,11 @@ def greedy_or_sample(
             unfinished &= ~ended
             if not bool(unfinished.any()):
                 break
-        elif bool(ended.any()):
-            if bool(ended.all()):
+        else:
+            n_ended = int(ended.sum())  # the step's one synchronisation
+            if n_ended == 0:
+                continue
+            if n_ended == ended.shape[0]:
                 break
             keep = (~ended).nonzero().squeeze(1)
             if current is not sequences:

@@ -16,9 +16,8 @@ from .outputs import GenerateBeamEncoderDecoderOutput, GenerateEncoderDecoderOut
 from .processors import build_processors
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "encoder_outputs", "decoder_input_ids", "inputs_embeds")
-# transformers arguments that only concern other models or distributed runs; accepted and ignored
-IGNORED = ("synced_gpus", "streamer", "assistant_model", "negative_prompt_ids", "negative_prompt_attention_mask",
-           "tokenizer", "output_attentions", "output_hidden_states")
+# transformers arguments without effect on one process' result; accepted and ignored
+IGNORED = ("synced_gpus", "tokenizer")
 
 
 def resolve_config(model, generation_config: GenerationConfig | None, kwargs: dict[str, Any]):
@@ -40,6 +39,8 @@ def resolve_config(model, generation_config: GenerationConfig | None, kwargs: di
     )
     gc = (generation_config or GenerationConfig()).copy()
     gc.fill_unset({name: getattr(model_gc, name) for name in GenerationConfig.field_names()})
+    for key, value in model_gc.extra.items():  # custom entries carry over too
+        gc.extra.setdefault(key, value)
     gc.fill_unset(GLOBAL_DEFAULTS)
     options = {k: v for k, v in kwargs.items() if k not in MODEL_INPUTS and k not in IGNORED}
     unused = gc.update(**options)
@@ -48,17 +49,23 @@ def resolve_config(model, generation_config: GenerationConfig | None, kwargs: di
         off = UNSUPPORTED_OFF.get(key, ...)
         if off is ...:
             raise GenerationError(f"generate() got an unexpected argument {key!r}")
-        if value is not None and value != off:
+        if not _is_off(value, off):
             raise GenerationError(f"{key}={value!r} is not supported by m2m100's generate()")
-    for key in ("output_attentions", "output_hidden_states"):
-        if kwargs.get(key):
-            raise GenerationError(f"{key}=True is not supported by m2m100's generate()")
     for key, value in gc.extra.items():
         off = UNSUPPORTED_OFF.get(key, ...)
-        if off is not ... and value is not None and value != off:
+        if off is not ... and not _is_off(value, off):
             raise GenerationError(f"generation config option {key}={value!r} is not supported by m2m100's generate()")
     inputs = {k: kwargs[k] for k in MODEL_INPUTS if kwargs.get(k) is not None}
     return gc, inputs, has_default_max_length
+
+
+def _is_off(value: Any, off: Any) -> bool:
+    if value is None or (isinstance(value, (list, tuple)) and not value):
+        return True
+    try:
+        return bool(value == off)
+    except Exception:  # objects whose == is not a plain truth value
+        return False
 
 
 def _ids(value: Any) -> list[int] | None:

@@ -7,7 +7,7 @@
 Splitting, language normalisation, generation-option checks and the model call are the Translator's; this
 module only decides which texts need the model (mirroring `Translator.translate`: empty, letterless texts and
 source == target come back unchanged) and handles format=html. Token counts for the batch budget come from
-`Translator.tokenizer.tokenize` (stateless, so it can run beside the model).
+`Translator.count_tokens` (stateless, so it can run beside the model).
 """
 
 from __future__ import annotations
@@ -38,10 +38,9 @@ class Plan:
 
 class Engine:
     def __init__(self, translator: Any):
-        from ..translate import clean_for_model, needs_translation
+        from ..translate import needs_translation
 
         self.translator = translator
-        self._clean = clean_for_model
         self._needs_translation = needs_translation
         self.name = getattr(translator, "name", None)
         self._languages = [(code, name) for code, name in translator.languages()]
@@ -83,8 +82,7 @@ class Engine:
         return Plan(plans, pieces)
 
     def count_tokens(self, piece: str) -> int:
-        """Model input length of a piece: its tokens plus the language token and </s>."""
-        return len(self.translator.tokenizer.tokenize(self._clean(piece))) + 2
+        return self.translator.count_tokens(piece)
 
     def run_batch(
         self, pieces: list[str], sources: list[str], targets: list[str], options: dict[str, Any]

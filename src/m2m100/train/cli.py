@@ -61,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--keep-checkpoints", type=int, default=2, help="complete checkpoints kept (default: 2)")
     g.add_argument("--eval-every", type=int, help="validation every N steps (default: at the end only)")
     g.add_argument("--log-every", type=int, default=10, help="a line in train_log.jsonl every N steps (default: 10)")
-    g.add_argument("--resume", action="store_true", help="continue from the latest complete checkpoint in --output")
+    g.add_argument("--resume", action="store_true", help="continue from the latest complete checkpoint in --output (a fresh start when there is none)")
     g.add_argument("--max-bad-steps", type=int, default=5,
                    help="stop after this many non-finite steps in a row (default: 5)")
     g.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")

@@ -106,7 +106,7 @@ class DataStats:
     pairs: int = 0
     empty: int = 0
     too_long: int = 0
-    counted_chunks: set = field(default_factory=set)  # (epoch, chunk) already counted, so replays do not double
+    counted_chunks: set = field(default_factory=set)
 
     def to_dict(self) -> dict[str, int]:
         return {"pairs": self.pairs, "skipped_empty": self.empty, "skipped_too_long": self.too_long}
@@ -342,10 +342,10 @@ class BatchStream:
 
     def chunk_batches(self, epoch: int, chunk: Chunk) -> tuple[list[tuple[list[int], list[int]]], list[list[int]]]:
         o = self.options
-        first_time = (epoch, chunk.index) not in self.stats.counted_chunks and epoch == 0
+        first_visit = chunk.index not in self.stats.counted_chunks  # count each chunk's pairs once, not per epoch
         examples = encode_pairs(self.tokenizer, chunk.pairs, o.max_source_length, o.max_target_length,
-                                self.stats if first_time else None)
-        self.stats.counted_chunks.add((epoch, chunk.index))
+                                self.stats if first_visit else None)
+        self.stats.counted_chunks.add(chunk.index)
         rng = random.Random(f"{o.seed}:{epoch}:{chunk.index}")
         batches = make_batches([max(len(s), len(t)) for s, t in examples], o.max_tokens, o.max_sentences, rng)
         return examples, batches

@@ -79,14 +79,19 @@ def wrap(model: nn.Module, ctx: DistContext) -> nn.Module:
     if ctx.strategy == "ddp":
         from torch.nn.parallel import DistributedDataParallel
 
+        import inspect
+
         config = model.config
+        # The only buffers are the sinusoid tables, identical everywhere: no need to sync them in every forward
+        # (newer torch renamed the option).
+        params = inspect.signature(DistributedDataParallel).parameters
+        no_sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
         return DistributedDataParallel(
             model,
             device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
             # LayerDrop skips layers at random, so some parameters get no gradient in a step.
             find_unused_parameters=config.encoder_layerdrop > 0 or config.decoder_layerdrop > 0,
-            # The only buffers are the sinusoid tables, identical everywhere: no need to broadcast them per step.
-            broadcast_buffers=False,
+            **no_sync,
         )
     if ctx.strategy == "fsdp":
         from torch.distributed.fsdp import fully_shard

@@ -253,9 +253,10 @@ class Trainer:
         result = TrainResult(self.output, self.step, self.skipped)
         per_step = c.grad_accum * self.ctx.world_size
         epochs = c.epochs if c.epochs is not None else (None if c.max_steps is not None else 1)
-        stream = iter(BatchStream(self.train_spec, self.tokenizer, c.batch_options(), epochs, self.position))
-        bar = _progress(self.total_steps, self.step, c.progress and self.ctx.is_main
-                        if c.progress is not None else self.ctx.is_main and sys.stderr.isatty())
+        data = BatchStream(self.train_spec, self.tokenizer, c.batch_options(), epochs, self.position)
+        stream = iter(data)
+        show = self.ctx.is_main and (c.progress if c.progress is not None else sys.stderr.isatty())
+        bar = _progress(self.total_steps, self.step, show)
         self.log.write(event="start", step=self.step, total_steps=self.total_steps, world_size=self.ctx.world_size,
                        device=str(self.ctx.device), strategy=self.ctx.strategy, config=self._config_record())
         start = time.monotonic()
@@ -288,6 +289,9 @@ class Trainer:
                         time.monotonic() - start >= c.max_time, self.ctx):
                     result.stopped_by = "max_time"
                     break
+            if window.steps:  # stopped between two log lines (time limit, end of data)
+                self.log.write(**window.record(self.step, self.position.epoch, self.scheduler.get_last_lr()[0],
+                                               self.skipped))
             if self.valid_spec is not None and (not c.eval_every or self.step % c.eval_every):
                 result.valid_loss = self.validate()
             if self.last_saved != self.step:
@@ -296,7 +300,11 @@ class Trainer:
         finally:
             bar.close()
         self.log.write(event="end", step=self.step, skipped_steps=self.skipped, stopped_by=result.stopped_by,
-                       valid_loss=result.valid_loss, elapsed_s=round(time.monotonic() - start, 3))
+                       valid_loss=result.valid_loss, elapsed_s=round(time.monotonic() - start, 3),
+                       data=data.stats.to_dict())
+        if data.stats.too_long or data.stats.empty:
+            self._warn(f"training data: {data.stats.too_long} pairs longer than --max-source/target-length and "
+                       f"{data.stats.empty} with an empty side were left out")
         self.log.close()
         result.steps, result.skipped_steps = self.step, self.skipped
         return result
@@ -433,7 +441,7 @@ class Trainer:
             try:
                 path = checkpointing.write_checkpoint(self.checkpoints, self.step, write_files, state)
                 checkpointing.prune(self.checkpoints, self.config.keep_checkpoints)
-            except OSError as exc:
+            except Exception as exc:  # disk full, permissions, ...: the other ranks must hear of it, not hang
                 previous = checkpointing.find_latest(self.checkpoints)
                 error = (f"could not write the checkpoint of step {self.step} in {self.checkpoints}: {exc}. "
                          f"The previous checkpoint is intact: {previous or 'none'}")
