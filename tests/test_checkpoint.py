@@ -252,3 +252,15 @@ def test_saved_files_are_readable_by_others(saved):
     for name in ("model.safetensors", "config.json"):
         mode = stat.S_IMODE((path / name).stat().st_mode)
         assert mode == 0o666 & ~umask, (name, oct(mode))
+
+
+def test_untied_output_projection_round_trips_through_transformers(tmp_path):
+    torch.manual_seed(0)
+    model = M2M100ForConditionalGeneration(M2M100Config(**TINY, tie_word_embeddings=False)).eval()
+    random_state_init(model, 3)
+    assert model.lm_head.weight is not model.model.shared.weight
+    model.save_pretrained(tmp_path)
+    ref = transformers.M2M100ForConditionalGeneration.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(logits(ref), logits(model), atol=1e-6, rtol=0)
+    back = M2M100ForConditionalGeneration.from_pretrained(tmp_path)
+    torch.testing.assert_close(logits(back), logits(model), atol=0, rtol=0)

@@ -9,8 +9,8 @@ import warnings
 
 import pytest
 import torch
-
 from conftest import TINY, random_state_init
+
 from m2m100 import GenerationError, M2M100Config, M2M100ForConditionalGeneration
 
 transformers = pytest.importorskip("transformers")
@@ -82,7 +82,7 @@ IDS, MASK = padded_batch()
 
 def run_both(ours, ref, ids=IDS, mask=MASK, **kwargs):
     ref_kwargs = {k: v for k, v in kwargs.items() if k != "prune_finished"}
-    common = dict(input_ids=ids, attention_mask=mask, return_dict_in_generate=True, output_scores=True)
+    common = {"input_ids": ids, "attention_mask": mask, "return_dict_in_generate": True, "output_scores": True}
     return ours.generate(**common, **kwargs), ref.generate(**common, **ref_kwargs)
 
 
@@ -257,6 +257,21 @@ def test_inputs_embeds_and_decoder_prompt(pairs):
             b = ref.generate(input_ids=IDS, attention_mask=MASK, decoder_input_ids=prompt, max_new_tokens=8,
                              forced_bos_token_id=7, **kwargs)
             assert torch.equal(a, b) and (a[:, 1:3] == torch.tensor([5, 9])).all()
+
+
+def test_custom_logits_processor(pairs):
+    """The caller's processors run after the built-in ones, transformers-style (input_ids, scores) -> scores."""
+    ours, ref = pairs["b"]
+    banned = bad_words_from(ours.generate(input_ids=IDS, attention_mask=MASK, max_new_tokens=8))[0][0]
+
+    def ban_frequent_token(input_ids, scores):
+        return scores.index_fill(1, torch.tensor([banned]), float("-inf"))
+
+    for kwargs in ({}, {"num_beams": 3}, {"repetition_penalty": 1.4}):
+        a = ours.generate(input_ids=IDS, attention_mask=MASK, max_new_tokens=8, logits_processor=[ban_frequent_token], **kwargs)
+        b = ref.generate(input_ids=IDS, attention_mask=MASK, max_new_tokens=8,
+                         logits_processor=transformers.LogitsProcessorList([ban_frequent_token]), **kwargs)
+        assert torch.equal(a, b) and not (a[:, 1:] == banned).any()
 
 
 def test_default_max_length_is_twenty_new_tokens(pairs):

@@ -9,10 +9,10 @@ import warnings
 
 import pytest
 import torch
-
 from conftest import write_tokenizer_files
-from m2m100 import GenerationConfig, GenerationError, M2M100ForConditionalGeneration
 from test_generation import biased_checkpoint
+
+from m2m100 import GenerationConfig, GenerationError, M2M100ForConditionalGeneration
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()

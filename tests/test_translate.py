@@ -235,7 +235,7 @@ def test_control_characters_bom_and_lone_surrogates_do_not_crash(translator):
 
 @pytest.mark.parametrize("name, value", [("num_beams", 0), ("num_beams", -1), ("num_beams", 1.5),
                                          ("num_beams", "4"), ("num_beams", True), ("max_new_tokens", 0),
-                                         ("max_new_tokens", -5), ("max_new_tokens", 2.0), ("temperature", 0),
+                                         ("max_new_tokens", -5), ("max_new_tokens", 2.0), ("temperature", -1),
                                          ("top_p", 1.5), ("max_length", 0)])
 def test_bad_generation_parameters_name_the_parameter(translator, monkeypatch, name, value):
     rec = Recorder(translator, monkeypatch)

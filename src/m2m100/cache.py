@@ -84,8 +84,7 @@ class KVCache:
                 idx = index.to(buf.device)
                 picked = buf[:, :, : self.length].index_select(0, idx)  # (rows, heads, length, head_dim)
                 if rows != buf.shape[0]:
-                    batch, heads, capacity, head_dim = buf.shape
-                    buf = buf.new_empty(rows, heads, capacity, head_dim)
+                    buf = buf.new_empty(rows, *buf.shape[1:])
                     store[i] = buf
                 buf[:, :, : self.length] = picked
         if cross:

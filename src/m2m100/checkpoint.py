@@ -265,12 +265,9 @@ def load_pretrained(
     assign_parameters(model, {name[len(prefix):]: t for name, t in mapped.items()}, target_dtype, device)
     model.eval()
     if hasattr(model, "generate"):
-        try:  # TEMP-GUARD: generation package lands concurrently
-            from .generation import load_generation_config
-        except ImportError:
-            load_generation_config = None
-        if load_generation_config is not None:
-            model.generation_config = load_generation_config(name_or_path, config, **hub)
+        from .generation import load_generation_config
+
+        model.generation_config = load_generation_config(name_or_path, config, **hub)
     if quantize is not None:
         from .quantize import quantize_model
 
@@ -318,6 +315,12 @@ def save_pretrained(model: nn.Module, save_directory: str | os.PathLike, safe_se
     directory.mkdir(parents=True, exist_ok=True)
     # Tied weights are stored once, under the shared embedding's name, as transformers does.
     tensors = {name: p.detach().to("cpu").contiguous() for name, p in model.named_parameters()}
+    if not model.config.tie_word_embeddings:
+        # transformers unties the encoder/decoder token embeddings from `shared` too when the output
+        # projection is untied, and would initialise them randomly if they were missing from the file.
+        prefix = "model." if "model.shared.weight" in tensors else ""
+        for side in ("encoder", "decoder"):
+            tensors[f"{prefix}{side}.embed_tokens.weight"] = tensors[f"{prefix}shared.weight"].clone()
     if any(p.is_meta for p in tensors.values()):
         raise CheckpointError("cannot save a model whose weights are still on the meta device")
     if not safe_serialization:

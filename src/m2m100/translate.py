@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import GenerationError, InputTooLongError, LanguageError
+from .generation.config import check_option
 
 DEFAULT_MODEL = "facebook/m2m100_418M"
 MODEL_ENV = "M2M100_MODEL"
@@ -651,27 +652,7 @@ class Translator:
                 )
             if value is None:
                 continue
-            if key == "num_beams":
-                _check_int(key, value, 1)
-            elif key in ("max_new_tokens", "max_length"):
-                _check_int(key, value, 1)
-            elif key in ("min_length", "min_new_tokens", "no_repeat_ngram_size", "top_k"):
-                _check_int(key, value, 0)
-            elif key in ("temperature", "repetition_penalty"):
-                _check_float(key, value, 0.0, exclusive=True)
-            elif key == "top_p":
-                _check_float(key, value, 0.0, exclusive=True)
-                if value > 1:
-                    raise GenerationError(f"{key} must be in (0, 1], got {value!r}")
-            elif key == "length_penalty":
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    raise GenerationError(f"{key} must be a finite number, got {value!r}")
-            elif key in ("do_sample", "use_cache"):
-                if not isinstance(value, bool):
-                    raise GenerationError(f"{key} must be True or False, got {value!r}")
-            elif key == "early_stopping":
-                if not isinstance(value, bool) and value != "never":
-                    raise GenerationError(f"early_stopping must be True, False or 'never', got {value!r}")
+            check_option(key, value)  # the one range check generate() itself uses
             out[key] = value
         return out
 
@@ -822,20 +803,6 @@ def _language_codes(tokenizer: Any) -> list[str]:
     if isinstance(codes, str) and codes in FAIRSEQ_LANGUAGE_CODES:
         return list(FAIRSEQ_LANGUAGE_CODES[codes])
     return list(FAIRSEQ_LANGUAGE_CODES["m2m100"])
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise GenerationError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise GenerationError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_float(name: str, value: Any, minimum: float, exclusive: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise GenerationError(f"{name} must be a number, got {value!r}")
-    if value < minimum or (exclusive and value == minimum):
-        raise GenerationError(f"{name} must be {'>' if exclusive else '>='} {minimum}, got {value!r}")
 
 
 def _stderr_is_tty() -> bool:

@@ -22,8 +22,22 @@ from .processors import (
 from .search import generate
 
 __all__ = [
-    "generate", "GenerationConfig", "load_generation_config", "GLOBAL_DEFAULTS",
-    "GenerateEncoderDecoderOutput", "GenerateBeamEncoderDecoderOutput", "GenerateOutput", "GenerateBeamOutput",
-    "build_processors", "RepetitionPenalty", "NoRepeatNGram", "BadWords", "MinLength", "ForcedBOS", "ForcedEOS",
-    "Temperature", "TopK", "TopP",
+    "GLOBAL_DEFAULTS",
+    "BadWords",
+    "ForcedBOS",
+    "ForcedEOS",
+    "GenerateBeamEncoderDecoderOutput",
+    "GenerateBeamOutput",
+    "GenerateEncoderDecoderOutput",
+    "GenerateOutput",
+    "GenerationConfig",
+    "MinLength",
+    "NoRepeatNGram",
+    "RepetitionPenalty",
+    "Temperature",
+    "TopK",
+    "TopP",
+    "build_processors",
+    "generate",
+    "load_generation_config",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,7 +86,7 @@ def _check_token_ids(name: str, value: Any, allow_list: bool) -> None:
         raise GenerationError(f"{name} must be {what}, got {value!r}")
 
 
-def _check_field(name: str, value: Any) -> None:
+def check_option(name: str, value: Any) -> None:
     """Range check of one option (None always passes: it means 'not set')."""
     if value is None:
         return
@@ -100,13 +101,13 @@ def _check_field(name: str, value: Any) -> None:
             raise GenerationError(f"top_p must be a number in (0, 1], got {value!r}")
     elif name == "temperature":
         # 0 is accepted here (transformers ignores temperature without sampling); generate() wants > 0 to sample
-        if not _is_number(value) or not 0.0 <= value < float("inf"):
+        if not _is_number(value) or not math.isfinite(value) or value < 0.0:
             raise GenerationError(f"temperature must be a finite number > 0, got {value!r}")
     elif name == "repetition_penalty":
         if not _is_number(value) or not value > 0.0:
             raise GenerationError(f"repetition_penalty must be a number > 0 (1.0 = off), got {value!r}")
     elif name == "length_penalty":
-        if not _is_number(value) or value != value or value in (float("inf"), float("-inf")):
+        if not _is_number(value) or not math.isfinite(value):
             raise GenerationError(f"length_penalty must be a finite number, got {value!r}")
     elif name == "early_stopping":
         if value not in (True, False, "never") or not isinstance(value, (bool, str)):
@@ -172,7 +173,7 @@ class GenerationConfig:
 
     def __setattr__(self, name: str, value: Any) -> None:
         # every assignment is checked, the dataclass __init__ included
-        _check_field(name, value)
+        check_option(name, value)
         super().__setattr__(name, value)
 
     # -- construction --------------------------------------------------------------------------------
@@ -181,7 +182,7 @@ class GenerationConfig:
         return tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], **overrides: Any) -> "GenerationConfig":
+    def from_dict(cls, data: dict[str, Any], **overrides: Any) -> GenerationConfig:
         merged = {**data, **overrides}
         names = set(cls.field_names())
         known = {k: v for k, v in merged.items() if k in names}
@@ -190,7 +191,7 @@ class GenerationConfig:
         return cls(**known, extra=extra)
 
     @classmethod
-    def from_json_file(cls, path: str | os.PathLike) -> "GenerationConfig":
+    def from_json_file(cls, path: str | os.PathLike) -> GenerationConfig:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -205,7 +206,7 @@ class GenerationConfig:
     @classmethod
     def from_pretrained(
         cls, name_or_path: str | os.PathLike, config_file_name: str = GENERATION_CONFIG_NAME, **kwargs: Any
-    ) -> "GenerationConfig":
+    ) -> GenerationConfig:
         """Read generation_config.json from a local directory or a hub id; extra kwargs override its values."""
         from ..hub import resolve_file
 
@@ -216,7 +217,7 @@ class GenerationConfig:
         return config
 
     @classmethod
-    def from_model_config(cls, model_config: Any) -> "GenerationConfig":
+    def from_model_config(cls, model_config: Any) -> GenerationConfig:
         """Defaults from an architecture config: its special tokens plus the generation keys of an old config.json."""
         data: dict[str, Any] = {}
         for name in ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "use_cache"):
@@ -242,7 +243,7 @@ class GenerationConfig:
             if key in self.field_names() and getattr(self, key) is None and value is not None:
                 setattr(self, key, copy.deepcopy(value))
 
-    def copy(self) -> "GenerationConfig":
+    def copy(self) -> GenerationConfig:
         return copy.deepcopy(self)
 
     # -- serialisation -------------------------------------------------------------------------------

@@ -11,9 +11,8 @@ The arithmetic of each step matches transformers' processor of the same name, so
 
 from __future__ import annotations
 
-import inspect
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -212,8 +211,8 @@ def build_processors(
     if gc.forced_eos_token_id is not None:
         forced_eos = gc.forced_eos_token_id
         procs.append(ForcedEOS(gc.max_length, [forced_eos] if isinstance(forced_eos, int) else list(forced_eos), device))
-    for fn in custom or ():
-        procs.append(fn if _takes_rows(fn) else UserProcessor(fn))
+    for fn in custom or ():  # the caller's, transformers-style: fn(input_ids, scores) -> scores
+        procs.append(UserProcessor(fn))
     if gc.do_sample:
         # beam sampling keeps one more token than there are EOS tokens, so a beam can always continue
         min_keep = (len(eos_ids or []) + 1 if eos_ids else 2) if gc.num_beams > 1 else 1
@@ -224,16 +223,6 @@ def build_processors(
         if gc.top_p < 1.0:
             procs.append(TopP(gc.top_p, min_keep))
     return procs
-
-
-def _takes_rows(fn: Callable) -> bool:
-    if isinstance(fn, (RepetitionPenalty, NoRepeatNGram, BadWords, MinLength, ForcedBOS, ForcedEOS, Temperature,
-                       TopK, TopP, UserProcessor)):
-        return True
-    try:
-        return len(inspect.signature(fn).parameters) >= 3
-    except (TypeError, ValueError):
-        return False
 
 
 def apply(procs: list[Processor], input_ids: torch.Tensor, scores: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

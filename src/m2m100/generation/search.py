@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -64,7 +65,7 @@ def _is_off(value: Any, off: Any) -> bool:
         return True
     try:
         return bool(value == off)
-    except Exception:  # objects whose == is not a plain truth value
+    except (TypeError, ValueError, RuntimeError):  # == without a plain truth value (tensors, arrays)
         return False
 
 
