@@ -547,7 +547,7 @@ class M2M100Model(PreTrainedMixin, nn.Module):
         self.shared = ScaledEmbedding(config.vocab_size, config.d_model, config.pad_token_id, scale)
         self.encoder = M2M100Encoder(config, self.shared)
         self.decoder = M2M100Decoder(config, self.shared)
-        if not _skip_init():
+        if self.shared.weight.device.type != "meta":  # weights built on meta are about to be loaded
             init_weights(self, config.init_std)
 
     def get_input_embeddings(self) -> ScaledEmbedding:
@@ -702,10 +702,3 @@ class M2M100ForConditionalGeneration(PreTrainedMixin, nn.Module):
         from .generation import generate
 
         return generate(self, *args, **kwargs)
-
-
-_SKIP_INIT = [False]
-
-
-def _skip_init() -> bool:
-    return _SKIP_INIT[0]

@@ -9,6 +9,7 @@ call; AVX-512 VNNI where the CPU has it). Where that kernel is missing, weights 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -19,11 +20,16 @@ from .errors import ConfigError
 QUANTIZE_MODES = ("int8",)
 
 
-def quantize_per_row(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric int8 per output row: weight ~= q * scale[:, None]. Returns (q int8, scale float32)."""
-    weight = weight.detach().float()
-    scale = weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0
-    q = torch.clamp(torch.round(weight / scale[:, None]), -127, 127).to(torch.int8)
+def quantize_per_row(weight: torch.Tensor, inplace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 per output row: weight ~= q * scale[:, None]. Returns (q int8, scale float32).
+
+    inplace=True may overwrite `weight` (a float32 buffer the caller owns) to save a copy of it.
+    """
+    weight = weight.detach()
+    if not (inplace and weight.dtype == torch.float32):
+        weight = weight.float().clone()
+    scale = weight.abs().amax(dim=1).clamp_(min=1e-12).div_(127.0)
+    q = weight.mul_((1.0 / scale).unsqueeze(1)).round_().clamp_(-127, 127).to(torch.int8)
     return q, scale
 
 
@@ -34,10 +40,9 @@ def _fbgemm_available() -> bool:
 class Int8Linear(nn.Module):
     """y = x W^T + b with W stored as int8 per output channel (4x less memory traffic than fp32)."""
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
+    def __init__(self, q: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None):
         super().__init__()
-        self.in_features, self.out_features = weight.shape[1], weight.shape[0]
-        q, scale = quantize_per_row(weight)
+        self.out_features, self.in_features = q.shape
         self.bias = None if bias is None else nn.Parameter(bias.detach().float(), requires_grad=False)
         self.packed = None
         if _fbgemm_available():
@@ -48,6 +53,10 @@ class Int8Linear(nn.Module):
         if self.packed is None:
             self.register_buffer("q", q)
             self.register_buffer("scale", scale)
+
+    @classmethod
+    def from_float(cls, weight: torch.Tensor, bias: torch.Tensor | None) -> "Int8Linear":
+        return cls(*quantize_per_row(weight), bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
@@ -61,23 +70,64 @@ class Int8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
 
 
-def quantize_model(model: nn.Module, mode: str) -> nn.Module:
-    """Swap every nn.Linear (attention projections, FFN, lm_head) for its int8 version, in place.
+class Int8Embedding(nn.Module):
+    """Token lookup from int8 rows: row * scale[row] * embed_scale (the same rows feed the int8 lm_head)."""
 
-    The token embedding keeps its float weights for lookups; the output projection gets its own int8 copy,
-    which unties it from the embedding (inference only).
-    """
+    def __init__(self, q: torch.Tensor, scale: torch.Tensor, padding_idx: int | None, embed_scale: float):
+        super().__init__()
+        self.register_buffer("q", q)  # (vocab, d_model) int8
+        self.register_buffer("scale", scale)  # (vocab,) float32
+        self.padding_idx = padding_idx
+        self.embed_scale = embed_scale
+        self.num_embeddings, self.embedding_dim = q.shape
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        rows = F.embedding(input_ids, self.q).float()  # (batch, time, d_model)
+        return rows * (self.scale[input_ids] * self.embed_scale).unsqueeze(-1)
+
+
+def check_mode(mode: str, device: torch.device) -> None:
     if mode not in QUANTIZE_MODES:
         raise ConfigError(f"quantize must be one of {QUANTIZE_MODES}, got {mode!r}")
-    if next(model.parameters()).device.type != "cpu":
+    if device.type != "cpu":
         raise ConfigError("quantize='int8' runs on CPU; for GPUs use dtype=torch.bfloat16 or torch.float16")
-    targets = [(name, module) for name, module in model.named_modules() if isinstance(module, nn.Linear)]
-    for name, module in targets:
+
+
+def install_int8(model: nn.Module, weights: dict[str, Any], mode: str = "int8") -> nn.Module:
+    """Swap modules for int8 ones, in place. `weights` maps a Linear's name to its Int8Linear or (q, scale), and
+    the shared embedding's name to (q, scale).
+
+    The shared embedding becomes an Int8Embedding; a tied lm_head is packed from the same int8 rows.
+    """
+    for name, module in list(model.named_modules()):
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, Int8Linear(module.weight, module.bias))
+        if isinstance(module, nn.Linear):
+            source = name
+            if name == "lm_head" and name not in weights:
+                source = "model.shared"  # tied output projection
+            given = weights[source]
+            layer = given if isinstance(given, Int8Linear) else Int8Linear(*given, module.bias)
+            setattr(parent, child, layer)
+    shared_name = "model.shared" if hasattr(model, "lm_head") else "shared"
+    shared = model.get_submodule(shared_name)
+    embedding = Int8Embedding(*weights[shared_name], shared.padding_idx, shared.embed_scale)
+    base = model.model if hasattr(model, "lm_head") else model
+    base.shared = base.encoder.embed_tokens = base.decoder.embed_tokens = embedding
     model.eval()
     model.quantization = mode
     for p in model.parameters():
         p.requires_grad_(False)
     return model
+
+
+def quantize_model(model: nn.Module, mode: str) -> nn.Module:
+    """Quantize a float model already in memory (every Linear, the embedding and lm_head), in place.
+
+    `from_pretrained(..., quantize="int8")` does the same while streaming the checkpoint, never holding the
+    float weights; this is for models built or fine-tuned in this process.
+    """
+    check_mode(mode, next(model.parameters()).device)
+    weights = {name: quantize_per_row(module.weight) for name, module in model.named_modules()
+               if isinstance(module, (nn.Linear, nn.Embedding))}
+    return install_int8(model, weights, mode)

@@ -1,0 +1,94 @@
+"""Opt-in int8 and bf16 modes: they run, agree with fp32 within stated tolerances, and fail clearly."""
+
+import pytest
+import torch
+
+from conftest import random_state_init
+from m2m100 import CheckpointError, ConfigError, M2M100Config, M2M100ForConditionalGeneration
+from m2m100.quantize import Int8Embedding, Int8Linear, quantize_model
+
+CFG = dict(vocab_size=300, d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+           decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=64,
+           dropout=0.0, attention_dropout=0.0, encoder_layerdrop=0.0, decoder_layerdrop=0.0)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("quant")
+    torch.manual_seed(0)
+    model = M2M100ForConditionalGeneration(M2M100Config(**CFG))
+    random_state_init(model, 0, std=0.3)
+    model.save_pretrained(path)
+    return path
+
+
+def inputs():
+    gen = torch.Generator().manual_seed(1)
+    src = torch.randint(4, 300, (3, 12), generator=gen)
+    src[:, -1] = 2
+    dec = torch.randint(4, 300, (3, 8), generator=gen)
+    dec[:, 0] = 2
+    return dict(input_ids=src, decoder_input_ids=dec)
+
+
+def logits(model):
+    with torch.no_grad():
+        return model(**inputs()).logits.float()
+
+
+def test_int8_streaming_load_swaps_every_matrix_and_agrees_with_fp32(checkpoint):
+    fp32 = M2M100ForConditionalGeneration.from_pretrained(checkpoint)
+    int8 = M2M100ForConditionalGeneration.from_pretrained(checkpoint, quantize="int8")
+    assert isinstance(int8.lm_head, Int8Linear) and isinstance(int8.model.shared, Int8Embedding)
+    assert int8.model.encoder.embed_tokens is int8.model.shared is int8.model.decoder.embed_tokens
+    assert not any(isinstance(m, torch.nn.Linear) for m in int8.modules())
+    assert not any(p.is_meta for p in int8.parameters())
+    a, b = logits(fp32), logits(int8)
+    # stated tolerance: per-row int8 weights keep logits within 5% of their range and the top-1 token
+    assert (a - b).abs().max() <= 0.05 * a.abs().max()
+    assert (a.argmax(-1) == b.argmax(-1)).float().mean() >= 0.9
+
+
+def test_in_memory_quantization_equals_streaming_load(checkpoint):
+    streamed = M2M100ForConditionalGeneration.from_pretrained(checkpoint, quantize="int8")
+    in_memory = quantize_model(M2M100ForConditionalGeneration.from_pretrained(checkpoint), "int8")
+    torch.testing.assert_close(logits(streamed), logits(in_memory), atol=0, rtol=0)
+
+
+def test_int8_generate_runs_and_mostly_agrees(checkpoint):
+    fp32 = M2M100ForConditionalGeneration.from_pretrained(checkpoint)
+    int8 = M2M100ForConditionalGeneration.from_pretrained(checkpoint, quantize="int8")
+    src = inputs()["input_ids"]
+    kwargs = dict(input_ids=src, max_new_tokens=6, num_beams=2, forced_bos_token_id=5)
+    a, b = fp32.generate(**kwargs), int8.generate(**kwargs)
+    assert a.shape[0] == b.shape[0] == 3 and (b[:, 1] == 5).all()
+    assert (a[:, :3] == b[:, :3]).float().mean() >= 0.6  # the first steps agree on most rows
+
+
+def test_bf16_runs_and_agrees(checkpoint):
+    fp32 = M2M100ForConditionalGeneration.from_pretrained(checkpoint)
+    bf16 = M2M100ForConditionalGeneration.from_pretrained(checkpoint, dtype=torch.bfloat16)
+    a, b = logits(fp32), logits(bf16)
+    assert (a - b).abs().max() <= 0.05 * a.abs().max()
+    assert (a.argmax(-1) == b.argmax(-1)).float().mean() >= 0.9
+
+
+def test_fp32_shared_matrix_is_column_major_and_exact(checkpoint):
+    model = M2M100ForConditionalGeneration.from_pretrained(checkpoint)
+    weight = model.model.shared.weight
+    assert weight.stride() == (1, weight.shape[0]) and model.lm_head.weight is weight
+    row_major = M2M100ForConditionalGeneration.from_pretrained(checkpoint)
+    row_major.model.shared.weight = torch.nn.Parameter(weight.detach().contiguous())
+    row_major.tie_weights()
+    torch.testing.assert_close(logits(model), logits(row_major), atol=1e-5, rtol=0)
+
+
+def test_bad_modes_and_saving_quantized(checkpoint, tmp_path):
+    with pytest.raises(ConfigError, match="quantize must be one of"):
+        M2M100ForConditionalGeneration.from_pretrained(checkpoint, quantize="int4")
+    int8 = M2M100ForConditionalGeneration.from_pretrained(checkpoint, quantize="int8")
+    with pytest.raises(CheckpointError, match="quantized"):
+        int8.save_pretrained(tmp_path)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError):
+            M2M100ForConditionalGeneration.from_pretrained(checkpoint, quantize="int8", device_map="cuda")
