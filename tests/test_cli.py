@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from conftest import REPO, build_checkpoint
 from m2m100 import cli
@@ -19,15 +18,6 @@ from m2m100.translate import Translator
 
 GENERATION = {"max_length": 16, "num_beams": 1, "decoder_start_token_id": 2, "bos_token_id": 0,
               "eos_token_id": 2, "pad_token_id": 1}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest single-threaded (and the CPU is shared): restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
@@ -370,3 +360,18 @@ def test_control_characters_and_odd_separators_keep_line_count(capsys, tmp_path,
     code, out, err = run(capsys, "translate", "-m", str(model_dir), "-s", "en", "-t", "fr", "-i", str(src))
     assert code == 0, err
     assert out.count("\n") == len(lines) and out.split("\n")[1] == "\x0c"
+
+
+@pytest.mark.parametrize("option", [("--quantize", "int8"), ("--dtype", "bf16"), ("--dtype", "bfloat16")])
+def test_opt_in_speed_modes(capsys, model_dir, option):
+    code, out, err = run(capsys, "translate", "--model", str(model_dir), "-s", "en", "-t", "fr", *option,
+                         "the house is green.", "we walk to school.")
+    assert code == 0, err
+    assert len(out.splitlines()) == 2
+
+
+@pytest.mark.parametrize("option, needle", [(("--quantize", "int4"), "quantize"), (("--dtype", "int3"), "dtype")])
+def test_bad_speed_mode_is_one_clear_line(capsys, model_dir, option, needle):
+    code, out, err = run(capsys, "translate", "--model", str(model_dir), "-s", "en", "-t", "fr", *option, "hello")
+    assert code in (1, 2) and out == ""
+    assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -33,15 +33,6 @@ def _checkpoint(directory: Path, spm: Path, max_length: int, **overrides) -> Pat
     return directory
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest single-threaded (and the CPU is shared): restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def ckpt(tmp_path_factory, spm_bpe) -> Path:
     """Tiny checkpoint (128 positions) whose own generation defaults are beam 2, max_length 48."""

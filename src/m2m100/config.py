@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError, ConfigError
+from .errors import ConfigError
 
 CONFIG_NAME = "config.json"
 
@@ -161,15 +161,9 @@ class M2M100Config(_ConfigFields):
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> "M2M100Config":
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CheckpointError(f"config file not found: {path}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckpointError(f"config file {path} is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise CheckpointError(f"config file {path} must hold a JSON object, got {type(data).__name__}")
+        from .hub import read_json_object
+
+        data = read_json_object(path, "config file")
         return cls.from_dict(data)
 
     @classmethod

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from .errors import CheckpointError
 
@@ -77,6 +79,22 @@ def _hub_download(repo_id, filename, required, revision, cache_dir, token, local
         raise CheckpointError(f"{name} is neither a local directory nor a hub repository") from None
     except Exception as exc:  # network stacks raise many types; the user needs one clear message
         raise CheckpointError(f"could not fetch {filename} of {name!r} from the Hugging Face hub: {exc}") from None
+
+
+def read_json_object(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """A JSON file that must hold an object; CheckpointError names `what` and the path otherwise."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{what} not found: {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{what} {path} is not valid JSON: {exc}") from None
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {what} {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{what} {path} must hold a JSON object, got {type(data).__name__}")
+    return data
 
 
 def _is_cached_repo(repo_id: str, cache_dir) -> bool:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CheckpointError, ConfigError
+from .hub import read_json_object
 from .languages import (
     FAIRSEQ_LANGUAGE_CODES,
     LANGUAGE_NAMES,
@@ -246,15 +247,7 @@ def _token_str(value) -> str | None:
 def _read_json_config(path: Path | None) -> dict:
     if path is None:
         return {}
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{Path(path).name} is not valid JSON ({path}): {exc}") from None
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {Path(path).name} ({path}): {exc}") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{Path(path).name} must hold a JSON object ({path})")
+    data = read_json_object(path, Path(path).name)
     return data
 
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointError, GenerationError
+from ..errors import GenerationError
+from ..hub import read_json_object
 
 GENERATION_CONFIG_NAME = "generation_config.json"
 
@@ -192,15 +193,7 @@ class GenerationConfig:
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> GenerationConfig:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CheckpointError(f"generation config not found: {path}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckpointError(f"generation config {path} is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise CheckpointError(f"generation config {path} must hold a JSON object, got {type(data).__name__}")
+        data = read_json_object(path, "generation config")
         return cls.from_dict(data)
 
     @classmethod
