@@ -92,3 +92,12 @@ def test_bad_modes_and_saving_quantized(checkpoint, tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError):
             M2M100ForConditionalGeneration.from_pretrained(checkpoint, quantize="int8", device_map="cuda")
+
+
+def test_contiguous_parameters_keeps_ties_and_values(checkpoint):
+    model = M2M100ForConditionalGeneration.from_pretrained(checkpoint)
+    before = logits(model)
+    model.contiguous_parameters()
+    assert all(p.is_contiguous() for p in model.parameters())
+    assert model.lm_head.weight is model.model.shared.weight is model.model.encoder.embed_tokens.weight
+    torch.testing.assert_close(logits(model), before, atol=1e-5, rtol=0)

@@ -514,6 +514,17 @@ class PreTrainedMixin:
     def is_gradient_checkpointing(self) -> bool:
         return any(getattr(m, "gradient_checkpointing", False) for m in self.modules())
 
+    def contiguous_parameters(self) -> None:
+        """Give every parameter plain row-major storage, in place (ties are kept).
+
+        Loading stores the tied output matrix column-major for faster CPU inference (see checkpoint.py);
+        training wrappers such as FSDP need contiguous parameters.
+        """
+        with torch.no_grad():
+            for p in self.parameters():
+                if not p.is_contiguous():
+                    p.data = p.data.contiguous()
+
     def set_attn_implementation(self, impl: str) -> None:
         check_attn_implementation(impl)
         self.config._attn_implementation = impl

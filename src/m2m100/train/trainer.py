@@ -173,6 +173,7 @@ class Trainer:
         model = M2M100ForConditionalGeneration.from_pretrained(
             self.resume_from or config.model, dtype=torch.float32, **overrides
         )
+        model.contiguous_parameters()  # FSDP refuses the inference layout of the tied output matrix
         freeze(model, embeddings=config.freeze_embeddings, encoder=config.freeze_encoder)
         if config.gradient_checkpointing:
             model.gradient_checkpointing_enable()
