@@ -128,6 +128,23 @@ def random_state_init(model: torch.nn.Module, seed: int, std: float = 0.5) -> No
                 param.copy_(std * torch.randn(param.shape, generator=gen) / max(1, param.shape[-1]) ** 0.25)
 
 
+def save_random_model(directory: Path, config: dict, seed: int = 0, std: float = 0.3, eos_boost: float = 1.0) -> Path:
+    """A model-only checkpoint (config.json + model.safetensors) with large random weights.
+
+    eos_boost > 1 scales the </s> embedding row (tied to the output projection) so that generation ends early for
+    some rows and outputs get varied lengths.
+    """
+    from m2m100 import M2M100Config, M2M100ForConditionalGeneration
+
+    torch.manual_seed(seed)
+    model = M2M100ForConditionalGeneration(M2M100Config(**config))
+    random_state_init(model, seed, std=std)
+    with torch.no_grad():
+        model.model.shared.weight[2] *= eos_boost
+    model.save_pretrained(directory)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def spm_bpe(tmp_path_factory) -> Path:
     return train_sentencepiece(tmp_path_factory.mktemp("spm_bpe"), "bpe")

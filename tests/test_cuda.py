@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from conftest import random_state_init
-from m2m100 import ConfigError, M2M100Config, M2M100ForConditionalGeneration
+from conftest import save_random_model
+from m2m100 import ConfigError, M2M100ForConditionalGeneration
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -15,14 +15,7 @@ CFG = dict(vocab_size=500, d_model=128, encoder_layers=3, decoder_layers=3, enco
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cuda_ckpt")
-    torch.manual_seed(0)
-    model = M2M100ForConditionalGeneration(M2M100Config(**CFG))
-    random_state_init(model, 0, std=0.3)
-    with torch.no_grad():  # make </s> likely so that outputs have varied lengths
-        model.model.shared.weight[2] *= 12
-    model.save_pretrained(path)
-    return path
+    return save_random_model(tmp_path_factory.mktemp("cuda_ckpt"), CFG, eos_boost=12)  # varied output lengths
 
 
 def batch():

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from conftest import random_state_init
-from m2m100 import CheckpointError, ConfigError, M2M100Config, M2M100ForConditionalGeneration
+from conftest import save_random_model
+from m2m100 import CheckpointError, ConfigError, M2M100ForConditionalGeneration
 from m2m100.quantize import Int8Embedding, Int8Linear, quantize_model
 
 CFG = dict(vocab_size=300, d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
@@ -14,12 +14,7 @@ CFG = dict(vocab_size=300, d_model=64, encoder_layers=2, decoder_layers=2, encod
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("quant")
-    torch.manual_seed(0)
-    model = M2M100ForConditionalGeneration(M2M100Config(**CFG))
-    random_state_init(model, 0, std=0.3)
-    model.save_pretrained(path)
-    return path
+    return save_random_model(tmp_path_factory.mktemp("quant"), CFG)
 
 
 def inputs():
