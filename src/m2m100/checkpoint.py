@@ -399,15 +399,7 @@ def load_int8_streaming(cls: type[nn.Module], config: M2M100Config, path: Path, 
         module_name, _, leaf = name.rpartition(".")
         model.get_submodule(module_name)._parameters[leaf] = nn.Parameter(tensor, requires_grad=False)
     install_int8(model, weights, mode)
-    from .model import SinusoidalPositions, sinusoid_table
-
-    for module in model.modules():
-        if isinstance(module, SinusoidalPositions):
-            rows, dim = module.weights.shape
-            module.weights = sinusoid_table(rows, dim, module.padding_idx)
-    leftovers = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
-    if leftovers:
-        raise CheckpointError(f"weights left uninitialised after loading: {leftovers[:5]}")
+    finish_loading(model, torch.float32, torch.device("cpu"))
     return model
 
 
@@ -427,13 +419,18 @@ def assign_parameters(model: nn.Module, tensors: dict[str, torch.Tensor], dtype:
         module._parameters[leaf] = nn.Parameter(value, requires_grad=old.requires_grad)
     if hasattr(model, "tie_weights"):
         model.tie_weights()
+    finish_loading(model, dtype, device)
+
+
+def finish_loading(model: nn.Module, dtype: torch.dtype, device: torch.device) -> None:
+    """Rebuild the (unsaved) position tables off the meta device; fail if any weight was left unloaded."""
     from .model import SinusoidalPositions, sinusoid_table
 
     for module in model.modules():
         if isinstance(module, SinusoidalPositions):
             rows, dim = module.weights.shape
             module.weights = sinusoid_table(rows, dim, module.padding_idx).to(device=device, dtype=dtype)
-    leftovers = [n for n, p in model.named_parameters() if p.is_meta] + [n for n, b in model.named_buffers() if b.is_meta]
+    leftovers = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
     if leftovers:
         raise CheckpointError(f"weights left uninitialised after loading: {leftovers[:5]}")
 

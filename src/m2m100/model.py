@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .cache import KVCache
-from .config import M2M100Config
+from .config import ATTN_IMPLEMENTATIONS, M2M100Config
 from .errors import ConfigError, InputTooLongError
 from .outputs import DecoderOutput, EncoderOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
 
@@ -209,8 +209,8 @@ def flash_attention(q, k, v, key_padding, scaling, dropout, is_causal, mask):
 
 def check_attn_implementation(impl: str) -> None:
     """Fail early, naming what is missing, when a backend cannot run here."""
-    if impl not in ("eager", "sdpa", "flash_attention_2"):
-        raise ConfigError(f"attn_implementation must be 'eager', 'sdpa' or 'flash_attention_2', got {impl!r}")
+    if impl not in ATTN_IMPLEMENTATIONS:
+        raise ConfigError(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {impl!r}")
     if impl == "flash_attention_2":
         if not torch.cuda.is_available():
             raise ConfigError("attn_implementation='flash_attention_2' needs a CUDA GPU; none is available")
