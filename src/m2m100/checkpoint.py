@@ -7,11 +7,15 @@ Load pipeline: resolve files -> read tensors (safetensors memory-mapped; pickles
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -146,7 +150,7 @@ class StreamingSafetensors:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.start, self.header = _safetensors_header(self.path, self.path.stat().st_size)
-        self._scratch = bytearray()  # reused by quantize_rows: no allocator churn, flat peak memory
+        self._local = threading.local()  # per-thread scratch buffer: no allocator churn, flat peak memory
 
     def placeholders(self) -> dict[str, torch.Tensor]:
         """Meta tensors with each entry's shape: enough for key mapping and shape checks."""
@@ -169,9 +173,9 @@ class StreamingSafetensors:
             begin, end = begin + row_start * row_bytes, begin + row_end * row_bytes
             shape[0] = row_end - row_start
         if scratch:
-            if len(self._scratch) < end - begin:
-                self._scratch = bytearray(end - begin)
-            buffer = memoryview(self._scratch)[: end - begin]
+            if len(getattr(self._local, "scratch", b"")) < end - begin:
+                self._local.scratch = bytearray(end - begin)
+            buffer = memoryview(self._local.scratch)[: end - begin]
         else:
             buffer = bytearray(end - begin)
         with open(self.path, "rb") as handle:
@@ -301,6 +305,7 @@ def load_pretrained(
     token: str | bool | None = None,
     local_files_only: bool = False,
     quantize: str | None = None,
+    prepack: bool = False,
     **config_overrides: Any,
 ) -> nn.Module:
     """Build `cls` from a hub-layout checkpoint (local directory or hub id)."""
@@ -316,14 +321,29 @@ def load_pretrained(
     config.validate()
 
     files = find_weight_files(name_or_path, **hub)
+    streamable = len(files) == 1 and files[0].suffix == ".safetensors"
+    device = resolve_device(device_map)
+    requested_dtype = dtype if dtype is not None else torch_dtype
+    conversion = None
     if quantize is not None:
-        from .quantize import check_mode
+        from .quantize import check_mode, int8_conversion
 
-        check_mode(quantize, resolve_device(device_map))
-        if len(files) == 1 and files[0].suffix == ".safetensors":
-            model = load_int8_streaming(cls, config, files[0], quantize)
+        if prepack:
+            raise ConfigError("quantize and prepack are alternatives (int8 matrices are packed already); pick one")
+        check_mode(quantize, device)
+        conversion = int8_conversion(quantize)
+    elif prepack:
+        from .packed import check_prepack, packed_conversion
+
+        target_dtype = resolve_dtype(requested_dtype, config, StreamingSafetensors(files[0]).placeholders()
+                                     if streamable else None)
+        check_prepack(device, target_dtype)
+        conversion = packed_conversion(target_dtype)
+    if conversion is not None and streamable:
+        model = load_streaming(cls, config, files[0], conversion)
+        if hasattr(model, "generate"):
             model.generation_config = _generation_config(name_or_path, config, hub)
-            return model
+        return model
     state: dict[str, torch.Tensor] = {}
     for path in files:
         state.update(read_tensors(path))
@@ -334,21 +354,19 @@ def load_pretrained(
         state = {k.removeprefix("model."): v for k, v in state.items()}
         state = {f"model.{k}": v for k, v in state.items()}  # mapping works in one layout
 
-    target_dtype = resolve_dtype(dtype if dtype is not None else torch_dtype, config, state)
-    device = resolve_device(device_map)
-    with torch.device("meta"):
+    target_dtype = resolve_dtype(requested_dtype, config, state)
+    with meta_device():
         model = cls(config)
     prefix = "model." if cls.__name__ == "M2M100Model" else ""
     expected = {prefix + name: p for name, p in model.named_parameters()}  # tied weights listed once
     mapped = map_state_dict(state, expected, config, source)
-    assign_parameters(model, {name[len(prefix):]: t for name, t in mapped.items()}, target_dtype, device)
+    assign_parameters(model, {name[len(prefix):]: t for name, t in mapped.items()}, target_dtype, device,
+                      column_major=conversion is None)
     model.eval()
     if hasattr(model, "generate"):
         model.generation_config = _generation_config(name_or_path, config, hub)
-    if quantize is not None:
-        from .quantize import quantize_model
-
-        quantize_model(model, quantize)
+    if conversion is not None:  # sharded or pickled checkpoints: convert the loaded float model
+        conversion.convert(model)
     return model
 
 
@@ -362,17 +380,29 @@ def _generation_config(name_or_path, config: M2M100Config, hub: dict[str, Any]):
     return load_generation_config(name_or_path, config, **hub)
 
 
-def load_int8_streaming(cls: type[nn.Module], config: M2M100Config, path: Path, mode: str) -> nn.Module:
-    """int8 model straight from a safetensors file: each weight is read, quantised and dropped in turn."""
-    from .quantize import Int8Linear, install_int8
+@dataclass
+class StreamingConversion:
+    """How `load_streaming` turns weights into modules as they are read (the int8 and prepacked loaders differ
+    only here). `convert` does the same to a float model already in memory."""
 
+    dtype: torch.dtype  # of layer norms and biases
+    workers: int  # threads converting matrices at once (fbgemm's packing is single-threaded)
+    linear: Callable[[StreamingSafetensors, str, torch.Tensor | None], nn.Module]  # (reader, key, bias)
+    embedding: Callable[[StreamingSafetensors, str], Any]  # (reader, key) -> what `install` expects
+    install: Callable[[nn.Module, dict[str, Any]], nn.Module]  # (meta model, {module name: converted})
+    convert: Callable[[nn.Module], nn.Module]
+
+
+def load_streaming(cls: type[nn.Module], config: M2M100Config, path: Path, conversion: StreamingConversion) -> nn.Module:
+    """A converted model straight from a safetensors file: each matrix is read, converted and dropped in turn,
+    so the float checkpoint is never resident (nothing is memory-mapped)."""
     reader = StreamingSafetensors(path)
     raw = reader.placeholders()
     origin = {id(t): key for key, t in raw.items()}  # renaming below keeps the tensor objects
     placeholders = normalise_prefix(raw, str(path))
     if cls.__name__ == "M2M100Model":
         placeholders = {k: v for k, v in placeholders.items() if k != "lm_head.weight"}
-    with torch.device("meta"):
+    with meta_device():
         model = cls(config)
     prefix = "model." if cls.__name__ == "M2M100Model" else ""
     expected = {prefix + name: p for name, p in model.named_parameters()}
@@ -381,29 +411,48 @@ def load_int8_streaming(cls: type[nn.Module], config: M2M100Config, path: Path, 
     embeddings = {f"{prefix}{n}" for n, m in model.named_modules() if isinstance(m, nn.Embedding)}
     weights: dict[str, Any] = {}
     floats: dict[str, torch.Tensor] = {}
-    for target, placeholder in mapped.items():
-        key = origin[id(placeholder)]
-        module_name, _, leaf = target.rpartition(".")
-        name = module_name.removeprefix(prefix)
-        if leaf == "weight" and module_name in linears and name not in weights:
-            # pack each matrix as soon as it is read, so only one float matrix is ever resident
-            bias = mapped.get(f"{module_name}.bias")
-            bias = None if bias is None else reader.read(origin[id(bias)]).float()
-            weights[name] = Int8Linear(*reader.quantize_rows(key), bias)
-        elif leaf == "weight" and module_name in embeddings and name not in weights:
-            weights[name] = reader.quantize_rows(key)
-        elif module_name not in linears and module_name not in embeddings:  # layer norms
-            floats[target[len(prefix):]] = reader.read(key).float()
+    with ThreadPoolExecutor(conversion.workers) as pool:
+        for target, placeholder in mapped.items():
+            key = origin[id(placeholder)]
+            module_name, _, leaf = target.rpartition(".")
+            name = module_name.removeprefix(prefix)
+            if leaf == "weight" and module_name in linears and name not in weights:
+                bias = mapped.get(f"{module_name}.bias")
+                bias = None if bias is None else reader.read(origin[id(bias)]).to(conversion.dtype)
+                weights[name] = pool.submit(conversion.linear, reader, key, bias)
+            elif leaf == "weight" and module_name in embeddings and name not in weights:
+                weights[name] = pool.submit(conversion.embedding, reader, key)
+            elif module_name not in linears and module_name not in embeddings:  # layer norms
+                floats[target[len(prefix):]] = reader.read(key).to(conversion.dtype)
+        weights = {name: future.result() for name, future in weights.items()}
     # biases and layer norms are real tensors; the Linear/Embedding weights stay meta until swapped below
     for name, tensor in floats.items():
         module_name, _, leaf = name.rpartition(".")
         model.get_submodule(module_name)._parameters[leaf] = nn.Parameter(tensor, requires_grad=False)
-    install_int8(model, weights, mode)
-    finish_loading(model, torch.float32, torch.device("cpu"))
+    conversion.install(model, weights)
+    finish_loading(model, conversion.dtype, torch.device("cpu"))
     return model
 
 
-def assign_parameters(model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torch.dtype, device: torch.device) -> None:
+@contextlib.contextmanager
+def meta_device():
+    """Build modules on the meta device without running their random initialisers: on meta tensors those
+    route through torch's reference implementations, whose first use imports the compiler stack (~1 s)."""
+    names = ("normal_", "uniform_", "kaiming_uniform_", "zeros_", "ones_", "constant_", "trunc_normal_")
+    saved = {name: getattr(nn.init, name) for name in names}
+    try:
+        for name in names:
+            setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        with torch.device("meta"):
+            yield
+    finally:
+        for name, fn in saved.items():
+            setattr(nn.init, name, fn)
+
+
+def assign_parameters(
+    model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torch.dtype, device: torch.device, column_major: bool = True
+) -> None:
     """Replace meta parameters with real tensors (no copy when dtype and device already match); re-tie; rebuild buffers."""
     params = dict(model.named_parameters())
     for name, tensor in tensors.items():
@@ -411,7 +460,7 @@ def assign_parameters(model: nn.Module, tensors: dict[str, torch.Tensor], dtype:
         module = model.get_submodule(module_name)
         old = params[name]
         value = tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else tensor.dtype)
-        if name == "model.shared.weight" and _tied_output(model) and device.type == "cpu":
+        if column_major and name == "model.shared.weight" and _tied_output(model) and device.type == "cpu":
             # The tied matrix serves lookups (rows) and the output projection (x @ W^T). Stored column-major,
             # the projection - the largest matmul of every decoding step - runs on the CPU's faster
             # non-transposed GEMM path (about 1.4x); row lookups barely notice. Same values, same memory.
@@ -453,6 +502,13 @@ def save_pretrained(model: nn.Module, save_directory: str | os.PathLike, safe_se
     directory.mkdir(parents=True, exist_ok=True)
     # Tied weights are stored once, under the shared embedding's name, as transformers does.
     tensors = {name: p.detach().to("cpu").contiguous() for name, p in model.named_parameters()}
+    if getattr(model, "packed_weights", False):
+        from .packed import packed_tensors
+
+        packed = packed_tensors(model)
+        if model.config.tie_word_embeddings:
+            packed.pop("lm_head.weight", None)
+        tensors.update(packed)
     if not model.config.tie_word_embeddings:
         # transformers unties the encoder/decoder token embeddings from `shared` too when the output
         # projection is untied, and would initialise them randomly if they were missing from the file.

@@ -71,7 +71,12 @@ class SinusoidalPositions(nn.Module):
         self.padding_idx = padding_idx
         self.max_positions = max_positions
         # Not saved: a pure function of the config (some old uploads store it; the loader ignores it).
-        self.register_buffer("weights", sinusoid_table(max_positions + POSITION_OFFSET, dim, padding_idx), persistent=False)
+        rows = max_positions + POSITION_OFFSET
+        if torch.empty(0).is_meta:  # built by the loader, which fills the table in afterwards (finish_loading)
+            table = torch.empty(rows, dim)
+        else:
+            table = sinusoid_table(rows, dim, padding_idx)
+        self.register_buffer("weights", table, persistent=False)
 
     def position_ids(self, input_ids: torch.Tensor | None, shape: tuple[int, int], past: int, device) -> torch.Tensor:
         if input_ids is not None:

@@ -9,6 +9,7 @@ call; AVX-512 VNNI where the CPU has it). Where that kernel is missing, weights 
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -28,8 +29,10 @@ def quantize_per_row(weight: torch.Tensor, inplace: bool = False) -> tuple[torch
     weight = weight.detach()
     if not (inplace and weight.dtype == torch.float32):
         weight = weight.float().clone()
-    scale = weight.abs().amax(dim=1).clamp_(min=1e-12).div_(127.0)
-    q = weight.mul_((1.0 / scale).unsqueeze(1)).round_().clamp_(-127, 127).to(torch.int8)
+    low, high = weight.aminmax(dim=1)  # one pass, no |weight| temporary (load time is a target)
+    scale = torch.maximum(high, low.neg_()).clamp_(min=1e-12).div_(127.0)
+    # |weight / scale| <= 127 up to float rounding, so rounding alone stays in int8 range (no clamp pass)
+    q = weight.mul_((1.0 / scale).unsqueeze(1)).round_().to(torch.int8)
     return q, scale
 
 
@@ -38,21 +41,40 @@ def _fbgemm_available() -> bool:
 
 
 class Int8Linear(nn.Module):
-    """y = x W^T + b with W stored as int8 per output channel (4x less memory traffic than fp32)."""
+    """y = x W^T + b with W stored as int8 per output channel (4x less memory traffic than fp32).
+
+    Matrices taller than BLOCK_ROWS (the 128,112-row output projection) are packed as row blocks: fbgemm packs
+    one huge matrix at a third of its usual speed, blocks pack in parallel, and the GEMM is as fast per block.
+    """
+
+    BLOCK_ROWS = 16384
 
     def __init__(self, q: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None):
         super().__init__()
         self.out_features, self.in_features = q.shape
         self.bias = None if bias is None else nn.Parameter(bias.detach().float(), requires_grad=False)
-        self.packed = None
+        self.packed: list | None = None
         if _fbgemm_available():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # torch flags the quantized-tensor API as legacy; the kernel is current
-                qweight = torch._make_per_channel_quantized_tensor(q, scale.double(), torch.zeros_like(scale, dtype=torch.long), 0)
-                self.packed = torch.ops.quantized.linear_prepack(qweight, self.bias)
+            bounds = [(r, min(self.out_features, r + self.BLOCK_ROWS)) for r in range(0, self.out_features, self.BLOCK_ROWS)]
+            self.bounds = bounds
+            if len(bounds) == 1:
+                self.packed = [self._pack(q, scale, self.bias)]
+            else:
+                with ThreadPoolExecutor(2) as pool:  # fbgemm packs on one core and releases the GIL
+                    self.packed = list(pool.map(
+                        lambda b: self._pack(q[b[0]:b[1]], scale[b[0]:b[1]], None if bias is None else self.bias[b[0]:b[1]]),
+                        bounds))
         if self.packed is None:
             self.register_buffer("q", q)
             self.register_buffer("scale", scale)
+
+    @staticmethod
+    def _pack(q: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch flags the quantized-tensor API as legacy; the kernel is current
+            zero = torch.zeros_like(scale, dtype=torch.long)
+            qweight = torch._make_per_channel_quantized_tensor(q.contiguous(), scale.double(), zero, 0)
+            return torch.ops.quantized.linear_prepack(qweight, None if bias is None else bias.contiguous())
 
     @classmethod
     def from_float(cls, weight: torch.Tensor, bias: torch.Tensor | None) -> "Int8Linear":
@@ -60,11 +82,17 @@ class Int8Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
-        if self.packed is not None:
-            shape = x.shape
-            y = torch.ops.quantized.linear_dynamic(x.reshape(-1, shape[-1]).float().contiguous(), self.packed, True)
-            return y.view(*shape[:-1], self.out_features).to(dtype)
-        return F.linear(x.float(), self.q.float() * self.scale[:, None], self.bias).to(dtype)
+        if self.packed is None:
+            return F.linear(x.float(), self.q.float() * self.scale[:, None], self.bias).to(dtype)
+        shape = x.shape
+        rows = x.reshape(-1, shape[-1]).float().contiguous()
+        if len(self.packed) == 1:
+            y = torch.ops.quantized.linear_dynamic(rows, self.packed[0], True)
+        else:
+            y = rows.new_empty(rows.shape[0], self.out_features)
+            for (start, end), packed in zip(self.bounds, self.packed):
+                y[:, start:end] = torch.ops.quantized.linear_dynamic(rows, packed, True)
+        return y.view(*shape[:-1], self.out_features).to(dtype)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
@@ -131,3 +159,17 @@ def quantize_model(model: nn.Module, mode: str) -> nn.Module:
     weights = {name: quantize_per_row(module.weight) for name, module in model.named_modules()
                if isinstance(module, (nn.Linear, nn.Embedding))}
     return install_int8(model, weights, mode)
+
+
+def int8_conversion(mode: str):
+    """How the streaming loader builds an int8 model (see checkpoint.load_streaming)."""
+    from .checkpoint import StreamingConversion
+
+    return StreamingConversion(
+        dtype=torch.float32,
+        workers=2,
+        linear=lambda reader, key, bias: Int8Linear(*reader.quantize_rows(key), bias),
+        embedding=lambda reader, key: reader.quantize_rows(key),
+        install=lambda model, weights: install_int8(model, weights, mode),
+        convert=lambda model: quantize_model(model, mode),
+    )
