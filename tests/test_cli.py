@@ -370,6 +370,16 @@ def test_opt_in_speed_modes(capsys, model_dir, option):
     assert len(out.splitlines()) == 2
 
 
+def test_no_prepack_gives_the_same_translations(capsys, model_dir):
+    texts = ("the house is green.", "we walk to school every morning.")
+    code, packed, err = run(capsys, "translate", "--model", str(model_dir), "-s", "en", "-t", "fr", *texts)
+    assert code == 0, err
+    code, plain, err = run(capsys, "translate", "--model", str(model_dir), "-s", "en", "-t", "fr", "--no-prepack",
+                           *texts)
+    assert code == 0, err
+    assert plain == packed and len(plain.splitlines()) == 2
+
+
 @pytest.mark.parametrize("option, needle", [(("--quantize", "int4"), "quantize"), (("--dtype", "int3"), "dtype")])
 def test_bad_speed_mode_is_one_clear_line(capsys, model_dir, option, needle):
     code, out, err = run(capsys, "translate", "--model", str(model_dir), "-s", "en", "-t", "fr", *option, "hello")

@@ -5,7 +5,7 @@ import torch
 
 from conftest import save_random_model
 from m2m100 import CheckpointError, ConfigError, M2M100ForConditionalGeneration
-from m2m100.quantize import Int8Embedding, Int8Linear, quantize_model
+from m2m100.quantize import Int8Embedding, Int8Linear, quantize_model, quantize_per_row
 
 CFG = dict(vocab_size=300, d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
            decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=64,
@@ -96,3 +96,27 @@ def test_contiguous_parameters_keeps_ties_and_values(checkpoint):
     assert all(p.is_contiguous() for p in model.parameters())
     assert model.lm_head.weight is model.model.shared.weight is model.model.encoder.embed_tokens.weight
     torch.testing.assert_close(logits(model), before, atol=1e-5, rtol=0)
+
+
+def test_tall_matrices_are_packed_in_row_blocks_with_identical_results(monkeypatch):
+    gen = torch.Generator().manual_seed(3)
+    weight, bias = torch.randn(1000, 64, generator=gen), torch.randn(1000, generator=gen)
+    x = torch.randn(2, 5, 64, generator=gen)
+    whole = Int8Linear.from_float(weight, bias)
+    monkeypatch.setattr(Int8Linear, "BLOCK_ROWS", 256)
+    blocked = Int8Linear.from_float(weight, bias)
+    if blocked.packed is not None:
+        assert len(blocked.packed) == 4 and len(whole.packed) == 1
+    # activations are quantised per call from the same input, so every block computes exactly the same numbers
+    torch.testing.assert_close(blocked(x), whole(x), atol=0, rtol=0)
+    reference = torch.nn.functional.linear(x, weight, bias)
+    assert (whole(x) - reference).abs().max() <= 0.05 * reference.abs().max()  # and it is still the layer
+
+
+def test_per_row_quantisation_is_symmetric_round_to_nearest():
+    weight = torch.tensor([[0.5, -1.0, 0.25, 0.0], [3.0, 1.5, -0.75, 2.9], [0.0, 0.0, 0.0, 0.0]])
+    q, scale = quantize_per_row(weight)
+    torch.testing.assert_close(scale, torch.tensor([1.0 / 127, 3.0 / 127, 1e-12 / 127]))
+    assert q.dtype == torch.int8 and q.abs().max() == 127
+    assert q.tolist() == [[64, -127, 32, 0], [127, 64, -32, 123], [0, 0, 0, 0]]
+    assert torch.equal(weight, torch.tensor([[0.5, -1.0, 0.25, 0.0], [3.0, 1.5, -0.75, 2.9], [0.0] * 4]))  # untouched

@@ -100,6 +100,17 @@ def test_single_sentence_equals_generate_with_checkpoint_defaults(translator):
         _reference(translator, [sentence], "de", "es", num_beams=1)[0]
 
 
+def test_cpu_translator_prepacks_by_default_and_equals_plain_weights(translator, ckpt):
+    from m2m100.packed import can_prepack
+
+    if not can_prepack(torch.device("cpu"), torch.float32):
+        pytest.skip("this torch build has no oneDNN")
+    plain = Translator.from_pretrained(ckpt, device="cpu", prepack=False)
+    assert getattr(translator.model, "packed_weights", False) and not getattr(plain.model, "packed_weights", False)
+    texts = ["the house is green and we walk to school", "дом зелёный мы идём в школу", "birds sing"]
+    assert translator.translate(texts, "en", "fr") == plain.translate(texts, "en", "fr")
+
+
 def test_string_in_string_out_list_in_list_out(translator):
     assert isinstance(translator.translate("the house", "en", "fr"), str)
     out = translator.translate(("the house", "green"), "en", "fr")

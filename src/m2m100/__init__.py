@@ -8,6 +8,7 @@ from .errors import (
     InputTooLongError,
     LanguageError,
     M2M100Error,
+    TrainingError,
 )
 from .model import M2M100ForConditionalGeneration, M2M100Model
 
@@ -28,6 +29,10 @@ def __getattr__(name):
         from .generation import GenerationConfig
 
         return GenerationConfig
+    if name in ("prepack_model", "unpack_model"):
+        from . import packed
+
+        return getattr(packed, name)
     if name in ("AutoTokenizer", "AutoModelForSeq2SeqLM", "AutoConfig"):
         from . import auto
 
@@ -39,4 +44,5 @@ __all__ = [
     "M2M100Config", "M2M100Model", "M2M100ForConditionalGeneration", "M2M100Tokenizer", "Translator",
     "GenerationConfig", "AutoTokenizer", "AutoModelForSeq2SeqLM", "AutoConfig",
     "M2M100Error", "ConfigError", "CheckpointError", "LanguageError", "InputTooLongError", "GenerationError",
+    "TrainingError", "prepack_model", "unpack_model",
 ]

@@ -305,10 +305,14 @@ def load_pretrained(
     token: str | bool | None = None,
     local_files_only: bool = False,
     quantize: str | None = None,
-    prepack: bool = False,
+    prepack: bool | None = False,
     **config_overrides: Any,
 ) -> nn.Module:
-    """Build `cls` from a hub-layout checkpoint (local directory or hub id)."""
+    """Build `cls` from a hub-layout checkpoint (local directory or hub id).
+
+    quantize="int8" and prepack=True are the opt-in inference swaps (quantize.py, packed.py); prepack=None
+    packs when the device and dtype allow it.
+    """
     hub = dict(revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only)
     config_overrides.pop("low_cpu_mem_usage", None)  # always true here
     config_overrides.pop("use_safetensors", None)
@@ -328,17 +332,19 @@ def load_pretrained(
     if quantize is not None:
         from .quantize import check_mode, int8_conversion
 
-        if prepack:
+        if prepack:  # None (automatic) just steps aside
             raise ConfigError("quantize and prepack are alternatives (int8 matrices are packed already); pick one")
         check_mode(quantize, device)
         conversion = int8_conversion(quantize)
-    elif prepack:
-        from .packed import check_prepack, packed_conversion
+    elif prepack is not False:  # True: required; None: whenever this device and dtype allow it
+        from .packed import can_prepack, check_prepack, packed_conversion
 
         target_dtype = resolve_dtype(requested_dtype, config, StreamingSafetensors(files[0]).placeholders()
                                      if streamable else None)
-        check_prepack(device, target_dtype)
-        conversion = packed_conversion(target_dtype)
+        if prepack:
+            check_prepack(device, target_dtype)
+        if can_prepack(device, target_dtype):
+            conversion = packed_conversion(target_dtype)
     if conversion is not None and streamable:
         model = load_streaming(cls, config, files[0], conversion)
         if hasattr(model, "generate"):

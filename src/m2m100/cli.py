@@ -258,6 +258,8 @@ def _translate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: a GPU when there is one)")
     p.add_argument("--dtype", default=None, help="float32 (default), float16, bfloat16 or auto")
     p.add_argument("--quantize", default=None, help="quantize the model after loading (e.g. int8)")
+    p.add_argument("--no-prepack", action="store_true",
+                   help="keep plain CPU weights (prepacked weights, the default on CPU, are faster and exact)")
     p.add_argument("--no-sentence-split", action="store_true",
                    help="translate each line as a whole (still cut at the model's length limit)")
     p.add_argument("--chunk-lines", type=int, default=256, metavar="N",
@@ -397,7 +399,7 @@ def _load_translator(model_name: str, args: argparse.Namespace, quiet: bool):
     try:
         return Translator.from_pretrained(
             model_name, device=args.device, dtype=args.dtype, quantize=args.quantize,
-            max_batch_tokens=args.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS,
+            prepack=False if args.no_prepack else None, max_batch_tokens=args.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS,
             split_sentences=not args.no_sentence_split, progress=False,
         )
     except CheckpointError as exc:

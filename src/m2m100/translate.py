@@ -474,6 +474,7 @@ class Translator:
         device: Any = None,
         dtype: Any = None,
         quantize: str | None = None,
+        prepack: bool | None = None,
         attn_implementation: str | None = None,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
@@ -488,7 +489,8 @@ class Translator:
         """Load model and tokenizer from a local checkpoint directory or a hub id (default: `default_model()`).
 
         device: None picks CUDA (or MPS) when available, else CPU; dtype: None keeps float32, or "auto",
-        "float16", "bfloat16", a torch.dtype; quantize is passed to the model loader.
+        "float16", "bfloat16", a torch.dtype; quantize ("int8") is passed to the model loader; prepack: None
+        packs CPU float32/bfloat16 weights for fast inference (exact; needs oneDNN), False keeps plain weights.
         """
         from .model import M2M100ForConditionalGeneration
         from .tokenizer import M2M100Tokenizer
@@ -500,6 +502,7 @@ class Translator:
             kwargs["attn_implementation"] = attn_implementation
         if quantize is not None:
             kwargs["quantize"] = quantize
+        kwargs["prepack"] = prepack
         tokenizer = M2M100Tokenizer.from_pretrained(name, **hub)
         model = M2M100ForConditionalGeneration.from_pretrained(name, **kwargs)
         return cls(

@@ -35,6 +35,10 @@ def test_precedence_flag_over_env_over_default():
     assert settings.port == 7000 and settings.max_chars == 100 and settings.warmup is False
     assert settings.model == "some/model" and settings.host == "127.0.0.1"
     assert settings_from_args(build_parser().parse_args([]), {}).port == 5000
+    defaults = settings_from_args(build_parser().parse_args([]), {})
+    assert defaults.prepack is True
+    assert settings_from_args(build_parser().parse_args([]), {"M2M100_PREPACK": "false"}).prepack is False
+    assert settings_from_args(build_parser().parse_args(["--no-prepack"]), {"M2M100_PREPACK": "true"}).prepack is False
 
 
 @pytest.mark.parametrize("env, fragment", [

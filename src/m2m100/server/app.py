@@ -75,7 +75,7 @@ def default_translator_factory(settings: ServerSettings) -> Any:
         torch.set_num_threads(settings.threads)
     return Translator.from_pretrained(
         settings.model or default_model(), device=settings.device, dtype=settings.dtype,
-        quantize=settings.quantize, max_batch_tokens=settings.max_batch_tokens,
+        quantize=settings.quantize, prepack=None if settings.prepack else False, max_batch_tokens=settings.max_batch_tokens,
         max_batch_size=settings.max_batch_size, progress=False,
     )
 

@@ -28,6 +28,8 @@ class ServerSettings(BaseModel):
     device: str | None = Field(None, description="torch device, e.g. cpu or cuda:0 (default: CUDA when available)")
     dtype: str | None = Field(None, description="weights dtype: float32, float16, bfloat16 or auto (default: float32)")
     quantize: str | None = Field(None, description="quantization passed to the model loader (e.g. int8)")
+    prepack: bool = Field(True, description="pack CPU float32/bfloat16 weights for fast exact inference when "
+                                            "possible (false: plain weights)")
     threads: int | None = Field(None, ge=1, le=1024, description="torch CPU threads (default: torch's choice)")
     warmup: bool = Field(True, description="translate one sentence before /health reports ready")
     # -- network -----------------------------------------------------------------------------------------
