@@ -12,7 +12,7 @@ import json
 import os
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -150,7 +150,7 @@ class StreamingSafetensors:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.start, self.header = _safetensors_header(self.path, self.path.stat().st_size)
-        self._local = threading.local()  # per-thread scratch buffer: no allocator churn, flat peak memory
+        self._local = threading.local()  # a scratch buffer per thread: no allocator churn, flat peak memory
 
     def placeholders(self) -> dict[str, torch.Tensor]:
         """Meta tensors with each entry's shape: enough for key mapping and shape checks."""
@@ -386,17 +386,34 @@ def _generation_config(name_or_path, config: M2M100Config, hub: dict[str, Any]):
     return load_generation_config(name_or_path, config, **hub)
 
 
+class _Inline:
+    """The part of ThreadPoolExecutor's interface used below, running each call at once in this thread."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
 @dataclass
 class StreamingConversion:
     """How `load_streaming` turns weights into modules as they are read (the int8 and prepacked loaders differ
     only here). `convert` does the same to a float model already in memory."""
 
     dtype: torch.dtype  # of layer norms and biases
-    workers: int  # threads converting matrices at once (fbgemm's packing is single-threaded)
     linear: Callable[[StreamingSafetensors, str, torch.Tensor | None], nn.Module]  # (reader, key, bias)
     embedding: Callable[[StreamingSafetensors, str], Any]  # (reader, key) -> what `install` expects
     install: Callable[[nn.Module, dict[str, Any]], nn.Module]  # (meta model, {module name: converted})
     convert: Callable[[nn.Module], nn.Module]
+    # Threads running `linear` at once (each reads with its own scratch buffer). Above 1 only for work mostly
+    # outside OpenMP (fbgemm packs on one core): a second thread's OpenMP team would spin against the first.
+    threads: int = 1
 
 
 def load_streaming(cls: type[nn.Module], config: M2M100Config, path: Path, conversion: StreamingConversion) -> nn.Module:
@@ -417,7 +434,7 @@ def load_streaming(cls: type[nn.Module], config: M2M100Config, path: Path, conve
     embeddings = {f"{prefix}{n}" for n, m in model.named_modules() if isinstance(m, nn.Embedding)}
     weights: dict[str, Any] = {}
     floats: dict[str, torch.Tensor] = {}
-    with ThreadPoolExecutor(conversion.workers) as pool:
+    with ThreadPoolExecutor(conversion.threads) if conversion.threads > 1 else _Inline() as pool:
         for target, placeholder in mapped.items():
             key = origin[id(placeholder)]
             module_name, _, leaf = target.rpartition(".")
@@ -427,10 +444,10 @@ def load_streaming(cls: type[nn.Module], config: M2M100Config, path: Path, conve
                 bias = None if bias is None else reader.read(origin[id(bias)]).to(conversion.dtype)
                 weights[name] = pool.submit(conversion.linear, reader, key, bias)
             elif leaf == "weight" and module_name in embeddings and name not in weights:
-                weights[name] = pool.submit(conversion.embedding, reader, key)
+                weights[name] = conversion.embedding(reader, key)
             elif module_name not in linears and module_name not in embeddings:  # layer norms
                 floats[target[len(prefix):]] = reader.read(key).to(conversion.dtype)
-        weights = {name: future.result() for name, future in weights.items()}
+        weights = {name: w.result() if isinstance(w, Future) else w for name, w in weights.items()}
     # biases and layer norms are real tensors; the Linear/Embedding weights stay meta until swapped below
     for name, tensor in floats.items():
         module_name, _, leaf = name.rpartition(".")

@@ -133,7 +133,6 @@ def packed_conversion(dtype: torch.dtype):
 
     return StreamingConversion(
         dtype=dtype,
-        workers=1,  # oneDNN reorders with every core already
         # each float matrix lives only in the reader's scratch buffer until it is packed
         linear=lambda reader, key, bias: PackedLinear(reader.read(key, scratch=True).to(dtype), bias),
         embedding=lambda reader, key: reader.read(key).to(dtype),

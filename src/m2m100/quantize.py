@@ -167,8 +167,8 @@ def int8_conversion(mode: str):
 
     return StreamingConversion(
         dtype=torch.float32,
-        workers=2,
         linear=lambda reader, key, bias: Int8Linear(*reader.quantize_rows(key), bias),
+        threads=2,  # most of the time goes to fbgemm's packing, which runs on one core
         embedding=lambda reader, key: reader.quantize_rows(key),
         install=lambda model, weights: install_int8(model, weights, mode),
         convert=lambda model: quantize_model(model, mode),
