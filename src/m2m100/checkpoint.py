@@ -8,6 +8,7 @@ Load pipeline: resolve files -> read tensors (safetensors memory-mapped; pickles
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import re
@@ -454,7 +455,17 @@ def load_streaming(cls: type[nn.Module], config: M2M100Config, path: Path, conve
         model.get_submodule(module_name)._parameters[leaf] = nn.Parameter(tensor, requires_grad=False)
     conversion.install(model, weights)
     finish_loading(model, conversion.dtype, torch.device("cpu"))
+    release_free_memory()
     return model
+
+
+def release_free_memory() -> None:
+    """Give memory freed during loading back to the OS. glibc keeps it in the (per-thread) heaps that the
+    float matrices passed through: about 130 MB of resident memory for the int8 418M model."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 @contextlib.contextmanager
