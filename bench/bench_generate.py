@@ -4,9 +4,10 @@
 
 Setting (the issue's): the random 418M-architecture checkpoint, 32-token sources, exactly 64 new tokens
 (min = max), tokens/s = sentences x new tokens / time. Every engine runs in its own subprocess (clean peak
-RSS, no shared allocator state), engines alternate within each repeat, and all use the same token ids and
-the same number of threads. The table reports the best repeat per cell and ratios to transformers fp32
-measured in the same run, plus model load time and peak RSS. fp32 ids of m2m100 are checked against
+RSS, no shared allocator state), engines alternate within each repeat (in reverse every other repeat), and
+all use the same token ids and the same number of threads. The table reports the best repeat per cell and
+ratios to transformers fp32 measured in the same run, plus load time (from_pretrained alone), time to ready
+(import + load + a first one-token translation) and peak RSS. fp32 ids of m2m100 are checked against
 transformers' in the same run.
 """
 
@@ -181,7 +182,9 @@ def main() -> None:
             convert_ct2(checkpoint, engine.split("-")[1])
     runs: dict[str, list[dict]] = {e: [] for e in args.engines}
     for repeat in range(args.repeats):
-        for engine in args.engines:
+        # every other repeat runs the engines in reverse, so that no engine always follows the same one (the one
+        # before decides what is left in the page cache and how warm the allocator is)
+        for engine in args.engines if repeat % 2 == 0 else reversed(args.engines):
             cmd = [sys.executable, __file__, "--worker", engine, "--scenarios", *args.scenarios]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]

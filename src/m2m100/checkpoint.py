@@ -3,6 +3,8 @@
 Load pipeline: resolve files -> read tensors (safetensors memory-mapped; pickles only with weights_only)
 -> map every key through KEY_RULES (consumed or deliberately ignored, nothing silently dropped)
 -> check every shape -> assign into a model built on the meta device (no wasted random init).
+Converted loads (quantize="int8", prepack=True) stream the file instead: each matrix is read, converted into its
+inference module and dropped (`load_streaming`), so the float checkpoint is never resident.
 """
 
 from __future__ import annotations

@@ -106,11 +106,13 @@ def install_packed(model: nn.Module, weights: dict[str, Any]) -> nn.Module:
 
 def unpack_model(model: nn.Module) -> nn.Module:
     """Undo prepack_model: plain nn.Linear modules again (trainable after requires_grad_), ties restored."""
+    from .checkpoint import meta_device
+
     with torch.no_grad():
         for name, module in list(model.named_modules()):
             if isinstance(module, PackedLinear):
-                plain = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None,
-                                  device="meta")
+                with meta_device():  # no random init: the weight is assigned below
+                    plain = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None)
                 plain.weight = nn.Parameter(module.dense_weight(), requires_grad=False)
                 if module.bias is not None:
                     plain.bias = module.bias
@@ -124,7 +126,6 @@ def unpack_model(model: nn.Module) -> nn.Module:
 def packed_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     """`name.weight` -> dense matrix for every PackedLinear (for saving a packed model)."""
     return {f"{name}.weight": m.dense_weight() for name, m in model.named_modules() if isinstance(m, PackedLinear)}
-
 
 
 def packed_conversion(dtype: torch.dtype):
