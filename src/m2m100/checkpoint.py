@@ -189,6 +189,20 @@ class StreamingSafetensors:
             return torch.empty(shape, dtype=dtype)
         return torch.frombuffer(buffer, dtype=dtype).view(shape)
 
+    def mapped(self, key: str) -> torch.Tensor:
+        """The tensor as a copy-on-write memory map of the file: no new memory, pages come from the page cache."""
+        import mmap
+
+        entry = self.header[key]
+        begin, end = entry["data_offsets"]
+        dtype = _ST_DTYPES[entry["dtype"]]
+        if end == begin:
+            return torch.empty(entry["shape"], dtype=dtype)
+        with open(self.path, "rb") as handle:
+            view = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)  # stays alive with the tensor
+        count = (end - begin) // torch.empty(0, dtype=dtype).element_size()
+        return torch.frombuffer(view, dtype=dtype, count=count, offset=self.start + begin).view(entry["shape"])
+
     def quantize_rows(self, key: str, block: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-row int8 quantisation, read `block` rows at a time (the 128k x 1024 embedding is 0.5 GB in fp32)."""
         from .quantize import quantize_per_row

@@ -136,7 +136,8 @@ def packed_conversion(dtype: torch.dtype):
         dtype=dtype,
         # each float matrix lives only in the reader's scratch buffer until it is packed
         linear=lambda reader, key, bias: PackedLinear(reader.read(key, scratch=True).to(dtype), bias),
-        embedding=lambda reader, key: reader.read(key).to(dtype),
+        # the embedding is only read (rows, and once to pack the tied projection): map it, don't copy it
+        embedding=lambda reader, key: reader.mapped(key).to(dtype),
         install=install_packed,
         convert=prepack_model,
     )
