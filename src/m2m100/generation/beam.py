@@ -83,13 +83,15 @@ def beam_search(
         vocab = logits.shape[-1]
         if output_logits:
             raw_logits.append(scatter_rows(logits.clone(), rows, total_rows, pad_token_id))
-        log_probs = torch.log_softmax(logits, dim=-1)
+        # in place (bit-identical): each fresh (rows x vocab) float32 temporary costs page faults on every step
+        log_probs = torch.log_softmax(logits, dim=-1, out=logits)
         log_probs = apply(procs, flat_seq, log_probs, rows)
         if output_scores:
             scores.append(scatter_rows(log_probs.clone(), rows, total_rows, pad_token_id))
 
         # every continuation of every beam, scored by its whole hypothesis
-        totals = (log_probs.view(n, num_beams, vocab) + run_score[:, :, None]).reshape(n, num_beams * vocab)
+        # in place too: log_probs is not needed afterwards
+        totals = log_probs.view(n, num_beams, vocab).add_(run_score[:, :, None]).reshape(n, num_beams * vocab)
         if do_sample:
             picked = sample_rows(torch.softmax(totals, dim=-1), k, items, n_items)
             top_score = torch.gather(totals, 1, picked)
