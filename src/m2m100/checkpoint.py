@@ -147,8 +147,8 @@ _ST_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16
 
 
 class StreamingSafetensors:
-    """Reads tensors (or row blocks of them) with plain file reads: nothing memory-mapped, so a loader that
-    converts weights as they arrive (int8) never has the whole float checkpoint resident."""
+    """Reads tensors (or row blocks of them) with plain file reads, so a loader that converts weights as they
+    arrive (int8, prepacked) never has the whole float checkpoint resident; `mapped` maps one tensor instead."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -200,7 +200,7 @@ class StreamingSafetensors:
             return torch.empty(entry["shape"], dtype=dtype)
         with open(self.path, "rb") as handle:
             view = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)  # stays alive with the tensor
-        count = (end - begin) // torch.empty(0, dtype=dtype).element_size()
+        count = (end - begin) // dtype.itemsize
         return torch.frombuffer(view, dtype=dtype, count=count, offset=self.start + begin).view(entry["shape"])
 
     def quantize_rows(self, key: str, block: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
@@ -435,7 +435,7 @@ class StreamingConversion:
 
 def load_streaming(cls: type[nn.Module], config: M2M100Config, path: Path, conversion: StreamingConversion) -> nn.Module:
     """A converted model straight from a safetensors file: each matrix is read, converted and dropped in turn,
-    so the float checkpoint is never resident (nothing is memory-mapped)."""
+    so the float checkpoint is never resident (a conversion may memory-map what it keeps unchanged)."""
     reader = StreamingSafetensors(path)
     raw = reader.placeholders()
     origin = {id(t): key for key, t in raw.items()}  # renaming below keeps the tensor objects
