@@ -356,8 +356,9 @@ def load_pretrained(
     elif prepack is not False:  # True: required; None: whenever this device and dtype allow it
         from .packed import can_prepack, check_prepack, packed_conversion
 
-        target_dtype = resolve_dtype(requested_dtype, config, StreamingSafetensors(files[0]).placeholders()
-                                     if streamable else None)
+        # the file's own dtype matters only for dtype="auto"; otherwise don't read its header twice
+        stored = StreamingSafetensors(files[0]).placeholders() if streamable and requested_dtype == "auto" else None
+        target_dtype = resolve_dtype(requested_dtype, config, stored)
         if prepack:
             check_prepack(device, target_dtype)
         if can_prepack(device, target_dtype):
