@@ -40,12 +40,51 @@ def timed(fn, *args, **kwargs):
 
 
 def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB.
+
+    VmHWM (this address space's high-water mark) rather than getrusage's ru_maxrss: Linux carries ru_maxrss
+    across fork and exec, so an engine started from a large benchmark process reported the parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def machine() -> str:
+# The instruction sets that decide which CPU kernels run (oneDNN / fbgemm pick theirs at run time).
+ISA_FLAGS = {
+    "avx2": "AVX2", "fma": "FMA", "avx512f": "AVX-512", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI",
+    "avx512_bf16": "AVX-512 BF16", "amx_tile": "AMX", "amx_bf16": "AMX-BF16", "amx_int8": "AMX-INT8",
+}
+
+
+def cpu_model_and_isa() -> tuple[str, list[str]]:
+    """(CPU model name, the ISA extensions of ISA_FLAGS it has), read from /proc/cpuinfo (Linux)."""
     import platform
 
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    return model, [name for flag, name in ISA_FLAGS.items() if flag in flags]
+
+
+def machine() -> str:
+    """One line for a benchmark's header: CPU model, ISA, cores, torch version."""
     import torch
 
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    model, isa = cpu_model_and_isa()
+    return (f"{model} [{', '.join(isa) or 'no AVX2'}], {os.cpu_count()} cores, torch {torch.__version__}, "
+            f"oneDNN bf16 {'yes' if torch.ops.mkldnn._is_mkldnn_bf16_supported() else 'no'}")

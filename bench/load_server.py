@@ -1,14 +1,21 @@
-"""HTTP server under load: requests/s and p50/p95 latency for concurrent clients, dynamic batching vs one
-request at a time.
+"""HTTP server under load: requests/s, p50/p95/p99 latency and time to first result for concurrent clients:
+one request at a time, dynamic batching, continuous (step-level) batching.
 
     python bench/load_server.py [--clients 16] [--duration 30] [--max-new-tokens 32] [--model PATH]
+    python bench/load_server.py --workload mixed --scheduler batch,continuous [--modes single,batched,continuous]
 
 For each mode the script starts `python -m m2m100.server` on 127.0.0.1 (default model: the random
 418M-architecture checkpoint from bench/common.py, with bench_generate's 418M-sized tokenizer files), waits for
 /health 200, runs N closed-loop clients (each sends its next POST /translate when the previous answer
 arrives) for a warm-up of a few seconds and then the measured duration, and stops the server with SIGTERM.
-Modes: `batched` (default settings: sentences of concurrent requests share model batches) and `single`
-(`--max-batch-size 1`: one sentence per model call, i.e. one request at a time). Every request is one
+Modes: `batched` (default settings: sentences of concurrent requests share model batches), `single`
+(`--max-batch-size 1`: one sentence per model call, i.e. one request at a time) and `continuous`
+(`--scheduler continuous`: batches take turns per decoding step; m2m100.server.scheduler). `--scheduler
+batch,continuous` is a shorthand for `--modes batched,continuous`.
+
+Workloads: `fixed` (default) is described next; `mixed` draws, per request, a short chat-like line (70%) or a
+paragraph of 4-8 sentences (30%), to one of 5 targets, sent to `POST /v1/translate` with `"stream": true`, so
+that time to first result (the first sentence event) is measured beside the full latency. Every request is one
 sentence from a fixed list of 12 English sentences of 6-30 words, to a target drawn from 5 languages, with
 `max_new_tokens` fixed so that random weights (which rarely emit </s>) do a bounded amount of work.
 
@@ -51,6 +58,20 @@ SENTENCES = [
     "The weather forecast predicts heavy rain and strong winds for the whole weekend.",
 ]
 TARGETS = ["fr", "de", "es", "ru", "zh"]
+CHAT = ["Hi!", "Thanks, see you tomorrow.", "Where are you?", "Sounds good to me.", "Can you call me back later?",
+        "I'm running five minutes late.", "What time is the meeting?", "Happy birthday!"]
+
+
+def mixed_request(i: int, max_new_tokens: int) -> dict:
+    """The i-th request of the mixed workload (deterministic): a chat line, or every 10th/3rd a paragraph."""
+    target = TARGETS[(i // 3) % len(TARGETS)]
+    if i % 10 in (3, 6, 9):
+        n = 4 + i % 5
+        text = " ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(n))
+    else:
+        text = CHAT[i % len(CHAT)]
+    return {"items": [text], "source": "en", "target": target, "max_new_tokens": max_new_tokens, "num_beams": 1,
+            "stream": True}
 
 
 def free_port() -> int:
@@ -91,10 +112,28 @@ def wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float 
     raise SystemExit(f"server not ready after {timeout} s")
 
 
-async def load(url: str, clients: int, warmup: float, duration: float, max_new_tokens: int) -> dict:
+async def _stream(http, payload: dict, started: float, loop) -> tuple[bool, str, float | None]:
+    """POST a streaming request; (ok, reason, seconds to the first sentence event)."""
+    first = None
+    async with http.stream("POST", "/v1/translate", json=payload) as response:
+        if response.status_code != 200:
+            return False, str(response.status_code), None
+        async for line in response.aiter_lines():
+            if line.startswith("event: sentence") and first is None:
+                first = loop.time() - started
+            elif line.startswith("event: error"):
+                return False, "error event", first
+            elif line.startswith("event: done"):
+                return True, "200", first
+    return False, "stream ended without done", first
+
+
+async def load(url: str, clients: int, warmup: float, duration: float, max_new_tokens: int,
+               workload: str = "fixed") -> dict:
     import httpx
 
     latencies: list[float] = []
+    first_results: list[float] = []
     failures: dict[str, int] = {}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=300.0, limits=limits) as http:
@@ -105,33 +144,40 @@ async def load(url: str, clients: int, warmup: float, duration: float, max_new_t
         async def client(k: int) -> None:
             i = k
             while loop.time() < stop_at:
-                payload = {"q": SENTENCES[i % len(SENTENCES)], "source": "en", "target": TARGETS[(i // 3) % 5],
-                           "max_new_tokens": max_new_tokens, "num_beams": 1}
-                i += clients
                 started = loop.time()
+                first = None
                 try:
-                    response = await http.post("/translate", json=payload)
-                    ok, reason = response.status_code == 200, str(response.status_code)
+                    if workload == "mixed":
+                        ok, reason, first = await _stream(http, mixed_request(i, max_new_tokens), started, loop)
+                    else:
+                        payload = {"q": SENTENCES[i % len(SENTENCES)], "source": "en",
+                                   "target": TARGETS[(i // 3) % 5], "max_new_tokens": max_new_tokens, "num_beams": 1}
+                        response = await http.post("/translate", json=payload)
+                        ok, reason = response.status_code == 200, str(response.status_code)
                 except httpx.HTTPError as exc:
                     ok, reason = False, type(exc).__name__
+                i += clients
                 ended = loop.time()
                 if started >= measure_from and ended <= stop_at:
                     if ok:
                         latencies.append(ended - started)
+                        first_results.append(first if first is not None else ended - started)
                     else:
                         failures[reason] = failures.get(reason, 0) + 1
 
         await asyncio.gather(*(client(k) for k in range(clients)))
         stats = (await http.get("/health")).json().get("stats", {})
     latencies.sort()
+    first_results.sort()
     n = len(latencies)
 
-    def pct(p: float) -> float:
-        return latencies[min(n - 1, int(p * n))] if n else float("nan")
+    def pct(p: float, values: list[float] = latencies) -> float:
+        return values[min(len(values) - 1, int(p * len(values)))] if values else float("nan")
 
     return {
         "requests": n, "failures": sum(failures.values()), "failure_kinds": failures,
         "rps": n / duration, "p50_s": pct(0.50), "p95_s": pct(0.95), "p99_s": pct(0.99),
+        "ttfr_p50_s": pct(0.50, first_results), "ttfr_p95_s": pct(0.95, first_results),
         "mean_s": statistics.fmean(latencies) if n else float("nan"),
         "batches": stats.get("batches"), "largest_batch": stats.get("largest_batch"),
         "sentences_run": stats.get("pieces_run"),
@@ -145,8 +191,8 @@ def run_mode(name: str, model: Path, args: argparse.Namespace, extra: list[str])
     proc = start_server(model, port, [*args.server_args, *extra], log_path)
     try:
         ready_s = wait_ready(url, proc, log_path)
-        result = asyncio.run(load(url, args.clients, args.warmup, args.duration, args.max_new_tokens))
-        result.update(mode=name, server_args=" ".join([*args.server_args, *extra]), ready_s=ready_s)
+        result = asyncio.run(load(url, args.clients, args.warmup, args.duration, args.max_new_tokens, args.workload))
+        result.update(mode=name, workload=args.workload, server_args=" ".join([*args.server_args, *extra]), ready_s=ready_s)
         return result
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -165,7 +211,11 @@ def main() -> None:
                         help=f"measured seconds per mode (at most {MAX_DURATION:g})")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load before measuring")
     parser.add_argument("--max-new-tokens", type=int, default=32, help="max_new_tokens of every request")
-    parser.add_argument("--modes", default="batched,single", help="comma-separated: batched, single")
+    parser.add_argument("--modes", default="batched,single", help="comma-separated: batched, single, continuous")
+    parser.add_argument("--scheduler", help="comma-separated server schedulers to compare (batch, continuous); "
+                                            "replaces --modes (batch = mode batched)")
+    parser.add_argument("--workload", choices=["fixed", "mixed"], default="fixed",
+                        help="fixed: one sentence per request; mixed: chat lines and paragraphs, streamed")
     parser.add_argument("--server-arg", dest="server_args", action="append", default=[],
                         help="extra `m2m100 serve` argument for both modes (repeatable), e.g. --server-arg=--threads=2")
     args = parser.parse_args()
@@ -175,19 +225,29 @@ def main() -> None:
         parser.error(f"--duration must be in (0, {MAX_DURATION:g}]")
     OUT.mkdir(parents=True, exist_ok=True)
     model = args.model or default_model()
-    modes = {"batched": [], "single": ["--max-batch-size", "1"]}
+    modes = {"batched": ["--scheduler", "batch"], "single": ["--max-batch-size", "1", "--scheduler", "batch"],
+             "continuous": ["--scheduler", "continuous"]}
+    chosen = args.modes.split(",")
+    if args.scheduler:
+        names = {"batch": "batched", "continuous": "continuous"}
+        unknown = [s for s in args.scheduler.split(",") if s not in names]
+        if unknown:
+            parser.error(f"unknown scheduler {unknown[0]!r}; schedulers: batch, continuous")
+        chosen = [names[s] for s in args.scheduler.split(",")]
     results = []
-    for name in args.modes.split(","):
+    for name in chosen:
         if name not in modes:
             parser.error(f"unknown mode {name!r}; modes: {', '.join(modes)}")
         print(f"[{name}] {args.clients} clients, {args.warmup:g} s warm-up + {args.duration:g} s ...", flush=True)
         results.append(run_mode(name, model, args, modes[name]))
 
     print(f"\nmachine: {machine()}; model: {model}; {args.clients} clients; max_new_tokens {args.max_new_tokens}")
-    print(f"{'mode':<9}{'req/s':>8}{'p50 s':>8}{'p95 s':>8}{'p99 s':>8}{'requests':>10}{'failures':>10}"
-          f"{'batches':>9}{'largest':>9}")
+    print(f"workload: {args.workload}")
+    print(f"{'mode':<11}{'req/s':>8}{'p50 s':>8}{'p95 s':>8}{'p99 s':>8}{'TTFR p50':>10}{'TTFR p95':>10}"
+          f"{'requests':>10}{'failures':>10}{'batches':>9}{'largest':>9}")
     for r in results:
-        print(f"{r['mode']:<9}{r['rps']:>8.2f}{r['p50_s']:>8.2f}{r['p95_s']:>8.2f}{r['p99_s']:>8.2f}"
+        print(f"{r['mode']:<11}{r['rps']:>8.2f}{r['p50_s']:>8.2f}{r['p95_s']:>8.2f}{r['p99_s']:>8.2f}"
+              f"{r['ttfr_p50_s']:>10.2f}{r['ttfr_p95_s']:>10.2f}"
               f"{r['requests']:>10}{r['failures']:>10}{r['batches'] or 0:>9}{r['largest_batch'] or 0:>9}")
     by_mode = {r["mode"]: r for r in results}
     summary = {"machine": machine(), "model": str(model), "clients": args.clients, "duration_s": args.duration,
@@ -196,6 +256,11 @@ def main() -> None:
         gain = by_mode["batched"]["rps"] / by_mode["single"]["rps"]
         summary["batching_gain"] = gain
         print(f"dynamic batching throughput gain over one-at-a-time: {gain:.2f}x")
+    if "batched" in by_mode and "continuous" in by_mode and by_mode["batched"]["rps"] > 0:
+        gain = by_mode["continuous"]["rps"] / by_mode["batched"]["rps"]
+        summary["continuous_gain"] = gain
+        print(f"continuous batching throughput vs dynamic batching: {gain:.2f}x "
+              f"(p95 {by_mode['continuous']['p95_s']:.2f} s vs {by_mode['batched']['p95_s']:.2f} s)")
     (OUT / "load_server.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print(json.dumps(summary))
 

@@ -16,6 +16,7 @@ from m2m100 import GenerationError, M2M100Config, M2M100ForConditionalGeneration
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
 warnings.filterwarnings("ignore", module="transformers")
+TRANSFORMERS_VERSION = tuple(int(p) for p in transformers.__version__.split(".")[:2])
 
 VOCAB = 256
 EOS = 2
@@ -303,6 +304,8 @@ def test_sampling_same_seed_same_ids(pairs, setting, prune):
     finished rows have left our batch (we draw the random numbers of the whole batch)."""
     ours, ref = pairs["a"]
     kwargs = {"max_new_tokens": 12, **SAMPLING[setting]}
+    if kwargs.get("num_beams", 1) > 1 and TRANSFORMERS_VERSION < (5, 24):
+        pytest.skip("transformers < 5.24 keeps sampled beam candidates in draw order; 5.24 sorts them by score, as we do")
     torch.manual_seed(1234)
     a = ours.generate(input_ids=IDS, attention_mask=MASK, prune_finished=prune, **kwargs)
     torch.manual_seed(1234)

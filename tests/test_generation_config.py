@@ -87,8 +87,10 @@ def test_from_model_config_without_generation_keys(hub_like):
 
     config = M2M100Config(vocab_size=300, d_model=16, encoder_attention_heads=2, decoder_attention_heads=2)
     gc = GenerationConfig.from_model_config(config)
+    # marked as derived from the model config, as transformers does (Seq2SeqTrainer reads the mark)
     assert gc.to_dict() == {"bos_token_id": 0, "decoder_start_token_id": 2, "eos_token_id": 2, "pad_token_id": 1,
-                            "use_cache": True}
+                            "use_cache": True, "_from_model_config": True}
+    assert gc._from_model_config is True
     assert M2M100ForConditionalGeneration(config).generation_config == gc
 
 

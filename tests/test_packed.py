@@ -144,3 +144,29 @@ def test_loading_does_not_import_the_compiler_stack(checkpoint):
             "print(sorted(m for m in ('torch._dynamo', 'sympy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code, str(checkpoint)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_bf16_instructions_is_said_not_silent(checkpoint, monkeypatch, native):
+    """AVX2-only CPUs emulate bfloat16: loading warns (and still loads), prepack=True refuses naming the reason."""
+    import warnings
+
+    import m2m100.packed as packed
+
+    monkeypatch.setattr(packed, "cpu_has_native_bf16", lambda: native)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = M2M100ForConditionalGeneration.from_pretrained(checkpoint, dtype=torch.bfloat16, prepack=False)
+    assert model.dtype == torch.bfloat16
+    emulated = [w for w in caught if "no bfloat16 instructions" in str(w.message)]
+    assert len(emulated) == (0 if native else 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fp32 = M2M100ForConditionalGeneration.from_pretrained(checkpoint)
+    assert fp32.dtype == torch.float32  # float32 loads never warn about bfloat16
+    if not native:
+        with pytest.raises(ConfigError, match="AVX-512 BF16 or AMX"):
+            M2M100ForConditionalGeneration.from_pretrained(checkpoint, dtype=torch.bfloat16, prepack=True)
+        # automatic prepack steps aside: plain (emulated) bfloat16, no error
+        auto = M2M100ForConditionalGeneration.from_pretrained(checkpoint, dtype=torch.bfloat16, prepack=None)
+        assert type(auto.lm_head) is torch.nn.Linear and auto.dtype == torch.bfloat16

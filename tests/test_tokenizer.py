@@ -763,7 +763,8 @@ def test_deliberate_differences(bare_dir):
         ref([])
     assert dict(ours([])) == {"input_ids": [], "attention_mask": []}
     assert ours([], return_tensors="pt")["input_ids"].shape == (0, 0)
-    assert ref.batch_decode([]) == [""] and ours.batch_decode([]) == []
+    # An empty batch decodes to an empty list (transformers up to 5.23 returned [""]; 5.24 returns [] as we do).
+    assert ours.batch_decode([]) == []
 
 
 @pytest.mark.parametrize("sp_model_kwargs", [{}, {"num_threads": 2}, {"num_threads": 1}])

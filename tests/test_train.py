@@ -188,6 +188,31 @@ def test_bf16_checkpointing_and_freezing(tmp_path, tiny_checkpoint, pairs_tsv):
         assert torch.equal(tensor, before[name]) == frozen, name
 
 
+def test_chunked_loss_is_the_default_and_trains_like_the_plain_loss(tmp_path, tiny_checkpoint, pairs_tsv):
+    from m2m100.train.cli import add_arguments, config_from_args
+
+    runs = {}
+    for chunked in (True, False):
+        trainer = Trainer(config(tiny_checkpoint, pairs_tsv, tmp_path / str(chunked), max_steps=6, chunked_loss=chunked,
+                                 valid_file=str(pairs_tsv)))
+        logits_made = []
+        trainer.raw.lm_head.register_forward_hook(lambda m, i, o: logits_made.append(o.shape))
+        result = trainer.train()
+        runs[chunked] = [r for r in log_records(tmp_path / str(chunked)) if "loss" in r], result, logits_made
+    (chunked_log, chunked_result, chunked_logits), (plain_log, plain_result, plain_logits) = runs[True], runs[False]
+    assert chunked_logits == [] and len(plain_logits) >= 6  # the default never builds (tokens, vocab) logits
+    # Same loss, smoothed and not, step by step (float rounding apart), and the same validation loss.
+    for key in ("loss", "nll_loss", "grad_norm"):
+        assert [r[key] for r in chunked_log] == pytest.approx([r[key] for r in plain_log], rel=1e-4), key
+    assert chunked_result.valid_loss == pytest.approx(plain_result.valid_loss, rel=1e-4)
+
+    parser = __import__("argparse").ArgumentParser()
+    add_arguments(parser)
+    base = ["--model", "m", "--train", "t", "--output", "o"]
+    assert config_from_args(parser.parse_args(base)).chunked_loss is True
+    assert config_from_args(parser.parse_args([*base, "--no-chunked-loss"])).chunked_loss is False
+
+
 def test_resume_after_interruption_gives_identical_parameters(tmp_path, tiny_checkpoint, pairs_tsv):
     # dropout > 0 and accumulation so that RNG state and the schedule both have to be restored exactly
     common = dict(dropout=0.1, grad_accum=2, max_steps=10, save_every=4)
@@ -293,7 +318,7 @@ def test_nan_batch_is_skipped(tmp_path, tiny_checkpoint, pairs_tsv):
         calls.append(1)
         return output * float("nan") if len(calls) == 3 else output
 
-    trainer.raw.lm_head.register_forward_hook(poison)
+    trainer.raw.model.decoder.layer_norm.register_forward_hook(poison)  # the chunked loss never calls lm_head
     result = trainer.train()
     assert result.steps == 6 and result.skipped_steps == 1
     events = [r for r in log_records(tmp_path / "nan") if r.get("event") == "skipped_step"]
@@ -305,7 +330,7 @@ def test_repeated_nan_stops_and_nan_weights_are_never_saved(tmp_path, tiny_check
     out = tmp_path / "nans"
     trainer = Trainer(config(tiny_checkpoint, pairs_tsv, out, max_bad_steps=3))
     calls = []
-    trainer.raw.lm_head.register_forward_hook(
+    trainer.raw.model.decoder.layer_norm.register_forward_hook(
         lambda m, i, o: (calls.append(1), o * float("inf") if len(calls) > 5 else o)[1])
     with pytest.raises(TrainingError, match="3 steps in a row had a non-finite loss"):
         trainer.train()

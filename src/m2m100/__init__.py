@@ -12,6 +12,9 @@ from .errors import (
 )
 from .model import M2M100ForConditionalGeneration, M2M100Model
 
+# Bound eagerly (the module is light): a lazy import would leave `m2m100.pipeline` naming the submodule.
+from .pipeline import TranslationPipeline, pipeline  # noqa: E402
+
 __version__ = "0.1.0"
 
 
@@ -21,10 +24,18 @@ def __getattr__(name):
         from .tokenizer import M2M100Tokenizer
 
         return M2M100Tokenizer
+    if name in ("NllbTokenizer", "NllbTokenizerFast", "BatchEncoding"):
+        from . import tokenization
+
+        return getattr(tokenization, name)
     if name == "Translator":
         from .translate import Translator
 
         return Translator
+    if name == "GuardConfig":
+        from .guards import GuardConfig
+
+        return GuardConfig
     if name == "GenerationConfig":
         from .generation import GenerationConfig
 
@@ -44,5 +55,6 @@ __all__ = [
     "M2M100Config", "M2M100Model", "M2M100ForConditionalGeneration", "M2M100Tokenizer", "Translator",
     "GenerationConfig", "AutoTokenizer", "AutoModelForSeq2SeqLM", "AutoConfig",
     "M2M100Error", "ConfigError", "CheckpointError", "LanguageError", "InputTooLongError", "GenerationError",
-    "TrainingError", "prepack_model", "unpack_model",
+    "TrainingError", "prepack_model", "unpack_model", "pipeline", "TranslationPipeline",
+    "NllbTokenizer", "NllbTokenizerFast", "BatchEncoding", "GuardConfig",
 ]

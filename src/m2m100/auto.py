@@ -12,7 +12,11 @@ from typing import Any
 from .errors import CheckpointError, ConfigError
 
 _HUB_KEYS = ("revision", "cache_dir", "token", "local_files_only")
-_TOKENIZER_CLASSES = ("M2M100Tokenizer", "M2M100TokenizerFast")
+# tokenizer_class in tokenizer_config.json -> the tokenizer family that reads those files
+_TOKENIZER_CLASSES = {
+    "M2M100Tokenizer": "m2m100", "M2M100TokenizerFast": "m2m100",
+    "NllbTokenizer": "nllb", "NllbTokenizerFast": "nllb",
+}
 _MODEL_TYPES = ("m2m_100", "m2m100")
 
 
@@ -32,21 +36,23 @@ def _read_optional_json(name_or_path, filename: str, hub_kwargs: dict[str, Any])
     return data
 
 
-def _check_m2m100(name_or_path, hub_kwargs: dict[str, Any], subfolder: str | None = None) -> None:
+def _check_m2m100(name_or_path, hub_kwargs: dict[str, Any], subfolder: str | None = None) -> str:
+    """The tokenizer family ("m2m100" or "nllb") of a checkpoint, from tokenizer_config.json's tokenizer_class
+    (M2M100 when the checkpoint names none but is an m2m_100 model). Raises ConfigError for other families."""
     prefix = f"{subfolder.strip('/')}/" if subfolder else ""
     tokenizer_config = _read_optional_json(name_or_path, prefix + "tokenizer_config.json", hub_kwargs)
     tokenizer_class = (tokenizer_config or {}).get("tokenizer_class")
     if tokenizer_class:
         if tokenizer_class not in _TOKENIZER_CLASSES:
             raise ConfigError(
-                f"{name_or_path} is not an M2M100 checkpoint: its tokenizer_class is {tokenizer_class!r} "
-                "(this package only provides M2M100Tokenizer)"
+                f"{name_or_path} is not an M2M100 or NLLB checkpoint: its tokenizer_class is {tokenizer_class!r} "
+                f"(this package provides {', '.join(sorted(_TOKENIZER_CLASSES))})"
             )
-        return
+        return _TOKENIZER_CLASSES[tokenizer_class]
     model_config = _read_optional_json(name_or_path, "config.json", hub_kwargs)
     model_type = (model_config or {}).get("model_type")
     if model_type in _MODEL_TYPES:
-        return
+        return "m2m100"
     if model_type is not None:
         raise ConfigError(
             f"{name_or_path} is not an M2M100 checkpoint: its model_type is {model_type!r} (expected 'm2m_100')"
@@ -58,22 +64,26 @@ def _check_m2m100(name_or_path, hub_kwargs: dict[str, Any], subfolder: str | Non
         )
     # A tokenizer_config.json without tokenizer_class and no model_type: assume M2M100's files and let the
     # tokenizer's own loading report anything missing.
+    return "m2m100"
 
 
 class AutoTokenizer:
-    """`AutoTokenizer.from_pretrained(path_or_hub_id, **kwargs)` gives an M2M100Tokenizer."""
+    """`AutoTokenizer.from_pretrained(path_or_hub_id, **kwargs)` gives the M2M100Tokenizer or NllbTokenizer
+    that the checkpoint's tokenizer_config.json names (M2M100Tokenizer when it names none)."""
 
     def __init__(self):
         raise OSError("AutoTokenizer is not meant to be instantiated; use AutoTokenizer.from_pretrained(...)")
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *inputs, **kwargs):
-        from .tokenizer import M2M100Tokenizer
+        from .tokenization import M2M100Tokenizer, NllbTokenizer
 
         hub_kwargs = {key: kwargs[key] for key in _HUB_KEYS if key in kwargs}
-        _check_m2m100(pretrained_model_name_or_path, hub_kwargs, kwargs.get("subfolder"))
-        kwargs.pop("use_fast", None)
+        family = _check_m2m100(pretrained_model_name_or_path, hub_kwargs, kwargs.get("subfolder"))
         kwargs.pop("trust_remote_code", None)
+        if family == "nllb":
+            return NllbTokenizer.from_pretrained(pretrained_model_name_or_path, *inputs, **kwargs)
+        kwargs.pop("use_fast", None)
         return M2M100Tokenizer.from_pretrained(pretrained_model_name_or_path, *inputs, **kwargs)
 
 

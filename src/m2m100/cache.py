@@ -34,6 +34,21 @@ class KVCache:
     def __len__(self) -> int:
         return self.num_layers
 
+    def __getitem__(self, layer: int) -> tuple[torch.Tensor | None, ...]:
+        """Layer `layer` as transformers' legacy tuple: (self_k, self_v, cross_k, cross_v).
+
+        Self-attention K/V are the filled positions, (batch, heads, length, head_dim); cross K/V are
+        (batch, heads, src_len, head_dim), or None before the first decoder call. Views, not copies.
+        """
+        if not -self.num_layers <= layer < self.num_layers:
+            raise IndexError(f"layer {layer} out of range for a cache of {self.num_layers} layers")
+        k, v = self.self_k[layer], self.self_v[layer]
+        filled = (None, None) if k is None else (k[:, :, : self.length], v[:, :, : self.length])
+        return (*filled, self.cross_k[layer], self.cross_v[layer])
+
+    def __iter__(self):
+        return (self[i] for i in range(self.num_layers))
+
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store new self-attention K/V (batch, heads, new, head_dim) after the cached ones; return all of them.
 

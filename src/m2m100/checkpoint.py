@@ -10,8 +10,10 @@ inference module and dropped (`load_streaming`), so the float checkpoint is neve
 from __future__ import annotations
 
 import contextlib
+import copy
 import ctypes
 import json
+import logging
 import os
 import re
 import threading
@@ -26,6 +28,8 @@ from torch import nn
 from .config import M2M100Config
 from .errors import CheckpointError, ConfigError
 from .hub import atomic_write_bytes, atomic_write_text, resolve_file
+
+logger = logging.getLogger(__name__)
 
 SAFE_WEIGHTS = "model.safetensors"
 SAFE_INDEX = "model.safetensors.index.json"
@@ -63,6 +67,7 @@ def map_key(key: str) -> str | None:
 # ---------------------------------------------------------------------------------------------------
 def find_weight_files(name_or_path: str | os.PathLike, **hub: Any) -> list[Path]:
     """The weight files of a checkpoint, preferring safetensors; shard names are validated."""
+    _refuse_special_files(name_or_path, hub.get("subfolder"))
     for single, index in ((SAFE_WEIGHTS, SAFE_INDEX), (PT_WEIGHTS, PT_INDEX)):
         path = resolve_file(name_or_path, single, required=False, **hub)
         if path is not None:
@@ -73,6 +78,22 @@ def find_weight_files(name_or_path: str | os.PathLike, **hub: Any) -> list[Path]
     raise CheckpointError(
         f"no weights found for {name_or_path}: expected {SAFE_WEIGHTS}, {SAFE_INDEX}, {PT_WEIGHTS} or {PT_INDEX}"
     )
+
+
+def _refuse_special_files(name_or_path: str | os.PathLike, subfolder: str | None) -> None:
+    """A weight file name in a local directory that is not a regular file (a link to /dev/zero, a FIFO, a
+    directory) is an error naming it, never read and never reported as "no weights found"."""
+    root = Path(name_or_path)
+    if not root.is_dir():
+        return
+    if subfolder:
+        root = root / subfolder
+    for name in (SAFE_WEIGHTS, SAFE_INDEX, PT_WEIGHTS, PT_INDEX):
+        path = root / name
+        if os.path.lexists(path) and not path.is_file():
+            kind = "a broken link" if not path.exists() else "not a regular file"
+            target = f" (links to {os.readlink(path)})" if path.is_symlink() else ""
+            raise CheckpointError(f"checkpoint file {path} is {kind}{target}: refusing to read weights from it")
 
 
 def shard_names(index_path: Path) -> list[str]:
@@ -225,27 +246,61 @@ def normalise_prefix(state: dict[str, torch.Tensor], source: str) -> dict[str, t
     raise CheckpointError(f"{source} does not look like an M2M100 checkpoint (no model/encoder/decoder keys)")
 
 
+def _unexpected_key(key: str, source: str) -> CheckpointError:
+    if re.search(r"(^|\.)(experts?|router|moe)[._]", key):  # NLLB-MoE / switch-transformer style weights
+        return CheckpointError(
+            f"unexpected key {key!r} in {source}: mixture-of-experts weights (NLLB-MoE) are not supported; "
+            "this package runs dense M2M100 and NLLB-200 checkpoints"
+        )
+    return CheckpointError(f"unexpected key {key!r} in {source}")
+
+
 def map_state_dict(
-    state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], config: M2M100Config, source: str
+    state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], config: M2M100Config, source: str,
+    mismatched: list | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Map checkpoint tensors onto `expected` (our names -> meta tensors); every key consumed, every shape checked."""
+    """Map checkpoint tensors onto `expected` (our names -> meta tensors); every key consumed, every shape checked.
+
+    A shape that differs from the config raises, unless `mismatched` is a list: then (checkpoint key, its shape,
+    the expected shape) is appended and the target is left out of the result (for the caller to initialise).
+    """
     mapped: dict[str, torch.Tensor] = {}
+    skipped: set[str] = set()
     for key, tensor in state.items():
         try:
             target = map_key(key)
         except KeyError:
-            raise CheckpointError(f"unexpected key {key!r} in {source}") from None
+            raise _unexpected_key(key, source) from None
         if target is None:
             continue
         if target not in expected:
             if target == "lm_head.weight":  # a ForConditionalGeneration checkpoint loaded as M2M100Model
                 continue
-            raise CheckpointError(f"unexpected key {key!r} in {source}")
+            raise _unexpected_key(key, source)
         want = tuple(expected[target].shape)
+        if tuple(tensor.shape) != want and mismatched is not None:
+            mismatched.append((key, tensor.shape, expected[target].shape))
+            skipped.add(target)
+            continue
+        if tuple(tensor.shape) != want and target in ("model.shared.weight", "lm_head.weight") \
+                and tuple(tensor.shape[1:]) == want[1:]:
+            # Resized vocabularies (fine-tuned NLLB/M2M100 copies) are common; as in transformers a config that
+            # disagrees with the weights is an error, but the message says which number to fix.
+            raise CheckpointError(
+                f"shape mismatch for {key!r} in {source}: config.json says vocab_size={want[0]} but the "
+                f"embedding matrix has {tensor.shape[0]} rows (a resized vocabulary?); set \"vocab_size\": "
+                f"{tensor.shape[0]} in config.json, or pass vocab_size={tensor.shape[0]} to from_pretrained"
+            )
         if tuple(tensor.shape) != want:
             raise CheckpointError(
                 f"shape mismatch for {key!r} in {source}: checkpoint has {tuple(tensor.shape)}, "
                 f"the config expects {want} (check config.json: vocab_size, d_model, ffn dims)"
+            )
+        if expected[target].is_floating_point() and not tensor.is_floating_point():
+            # Integer weights would be cast silently on one loading path and fail deep in torch on another.
+            raise CheckpointError(
+                f"{key!r} in {source} has dtype {str(tensor.dtype).removeprefix('torch.')}: M2M100 weights must be "
+                f"floating point (float32, float16 or bfloat16)"
             )
         if target in mapped and target == "model.shared.weight" and key != "model.shared.weight":
             continue  # an alias of the shared embedding; the real key wins
@@ -254,7 +309,7 @@ def map_state_dict(
         # Old uploads omit the tied output projection.
         if "model.shared.weight" in mapped and config.tie_word_embeddings:
             mapped["lm_head.weight"] = mapped["model.shared.weight"]
-    missing = sorted(set(expected) - set(mapped))
+    missing = sorted(set(expected) - set(mapped) - skipped)
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise CheckpointError(f"{source} is missing {len(missing)} weight(s): {shown}")
@@ -310,9 +365,10 @@ def resolve_device(device_map: Any) -> torch.device:
 
 def load_pretrained(
     cls: type[nn.Module],
-    name_or_path: str | os.PathLike,
-    *,
+    name_or_path: str | os.PathLike | None,
+    *model_args: Any,
     config: M2M100Config | None = None,
+    state_dict: dict[str, torch.Tensor] | None = None,
     dtype: Any = None,
     torch_dtype: Any = None,
     device_map: Any = None,
@@ -321,28 +377,46 @@ def load_pretrained(
     cache_dir: str | os.PathLike | None = None,
     token: str | bool | None = None,
     local_files_only: bool = False,
+    subfolder: str = "",
+    output_loading_info: bool = False,
+    ignore_mismatched_sizes: bool = False,
     quantize: str | None = None,
     prepack: bool | None = False,
     **config_overrides: Any,
-) -> nn.Module:
-    """Build `cls` from a hub-layout checkpoint (local directory or hub id).
+) -> nn.Module | tuple[nn.Module, dict[str, Any]]:
+    """Build `cls` from a hub-layout checkpoint (local directory or hub id, optionally in a `subfolder`).
 
+    config / state_dict replace the checkpoint's config.json / weight files (with both, name_or_path may be
+    None). Keys of the config (e.g. output_hidden_states=True) given as keyword arguments override it.
+    ignore_mismatched_sizes=True re-initialises weights whose shape differs from the config instead of raising
+    (they are reported); missing or unexpected keys always raise CheckpointError. output_loading_info=True
+    returns (model, {"missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"}) as transformers.
     quantize="int8" and prepack=True are the opt-in inference swaps (quantize.py, packed.py); prepack=None
     packs when the device and dtype allow it.
     """
-    hub = dict(revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only)
-    config_overrides.pop("low_cpu_mem_usage", None)  # always true here
-    config_overrides.pop("use_safetensors", None)
+    if model_args:
+        raise ConfigError(f"from_pretrained got unexpected positional arguments {model_args!r}; pass options by name")
+    hub = dict(revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only,
+               subfolder=subfolder or None)
+    for ignored in ("low_cpu_mem_usage", "use_safetensors", "trust_remote_code", "force_download", "proxies",
+                    "resume_download", "_fast_init", "key_mapping", "weights_only", "offload_folder"):
+        config_overrides.pop(ignored, None)  # no effect on what is loaded here
+    if name_or_path is None and (config is None or state_dict is None):
+        raise CheckpointError("from_pretrained(None, ...) needs both config= and state_dict=")
     if config is None:
         config = M2M100Config.from_pretrained(name_or_path, **hub)
+    else:
+        config = copy.deepcopy(config)  # the caller's object is theirs; transformers copies it too
     for key, value in config_overrides.items():
         setattr(config, key, value)
     if attn_implementation is not None:
         config._attn_implementation = attn_implementation
     config.validate()
+    info: dict[str, Any] = {"missing_keys": set(), "unexpected_keys": set(), "mismatched_keys": set(), "error_msgs": []}
+    mismatched: list | None = [] if ignore_mismatched_sizes else None
 
-    files = find_weight_files(name_or_path, **hub)
-    streamable = len(files) == 1 and files[0].suffix == ".safetensors"
+    files = find_weight_files(name_or_path, **hub) if state_dict is None else []
+    streamable = len(files) == 1 and files[0].suffix == ".safetensors" and mismatched is None
     device = resolve_device(device_map)
     requested_dtype = dtype if dtype is not None else torch_dtype
     conversion = None
@@ -363,44 +437,125 @@ def load_pretrained(
             check_prepack(device, target_dtype)
         if can_prepack(device, target_dtype):
             conversion = packed_conversion(target_dtype)
-    if conversion is not None and streamable:
+    if conversion is not None and streamable and _layout(cls) in ("lm", "base"):
         model = load_streaming(cls, config, files[0], conversion)
         if hasattr(model, "generate"):
             model.generation_config = _generation_config(name_or_path, config, hub)
-        return model
-    state: dict[str, torch.Tensor] = {}
-    for path in files:
-        state.update(read_tensors(path))
-    source = str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} shards)"
-    state = normalise_prefix(state, source)
-    if cls.__name__ == "M2M100Model":
-        state = {k: v for k, v in state.items() if k != "lm_head.weight"}
-        state = {k.removeprefix("model."): v for k, v in state.items()}
-        state = {f"model.{k}": v for k, v in state.items()}  # mapping works in one layout
+        return (model, info) if output_loading_info else model
+    if state_dict is None:
+        state: dict[str, torch.Tensor] = {}
+        for path in files:
+            state.update(read_tensors(path))
+        source = str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} shards)"
+    else:
+        state, source = dict(state_dict), "the state_dict"
 
     target_dtype = resolve_dtype(requested_dtype, config, state)
+    from .packed import warn_if_emulated_bf16
+
+    warn_if_emulated_bf16(device, target_dtype)
     with meta_device():
         model = cls(config)
-    prefix = "model." if cls.__name__ == "M2M100Model" else ""
-    expected = {prefix + name: p for name, p in model.named_parameters()}  # tied weights listed once
-    mapped = map_state_dict(state, expected, config, source)
-    assign_parameters(model, {name[len(prefix):]: t for name, t in mapped.items()}, target_dtype, device,
-                      column_major=conversion is None)
+    layout = _layout(cls)
+    if layout in ("encoder", "decoder"):
+        state = stack_state(state, layout, source)
+        prefix = ""
+        expected = dict(model.named_parameters())
+        mapped = map_stack_state(state, expected, source, mismatched)
+    else:
+        state = normalise_prefix(state, source)
+        if layout == "base":
+            state = {k: v for k, v in state.items() if k != "lm_head.weight"}
+            state = {k.removeprefix("model."): v for k, v in state.items()}
+            state = {f"model.{k}": v for k, v in state.items()}  # mapping works in one layout
+        prefix = "model." if layout == "base" else ""
+        expected = {prefix + name: p for name, p in model.named_parameters()}  # tied weights listed once
+        mapped = map_state_dict(state, expected, config, source, mismatched)
+    tensors = {name[len(prefix):]: t for name, t in mapped.items()}
+    for key, ckpt_shape, model_shape in mismatched or []:
+        info["mismatched_keys"].add((key, ckpt_shape, model_shape))
+    for name in set(expected) - set(mapped):  # re-initialised after a size mismatch
+        tensors[name[len(prefix):]] = fresh_parameter(model, name[len(prefix):], expected[name].shape, config)
+    if mismatched:
+        shown = ", ".join(f"{k} (checkpoint {tuple(a)}, model {tuple(b)})" for k, a, b in mismatched)
+        logger.warning("re-initialised weights whose shape differs from the checkpoint: %s", shown)
+    assign_parameters(model, tensors, target_dtype, device)
     model.eval()
     if hasattr(model, "generate"):
         model.generation_config = _generation_config(name_or_path, config, hub)
     if conversion is not None:  # sharded or pickled checkpoints: convert the loaded float model
         conversion.convert(model)
-    return model
+    return (model, info) if output_loading_info else model
 
 
-def _tied_output(model: nn.Module) -> bool:
-    return hasattr(model, "lm_head") and bool(model.config.tie_word_embeddings)
+def _layout(cls: type[nn.Module]) -> str:
+    """Which part of the full model `cls` is: "lm" (with lm_head), "base", "encoder" or "decoder"."""
+    from .model import M2M100Decoder, M2M100Encoder, M2M100Model
+
+    for part, base in (("encoder", M2M100Encoder), ("decoder", M2M100Decoder), ("base", M2M100Model)):
+        if issubclass(cls, base):
+            return part
+    return "lm"
+
+
+def stack_state(state: dict[str, torch.Tensor], part: str, source: str) -> dict[str, torch.Tensor]:
+    """An encoder's (or decoder's) own keys: a stand-alone save as is, or its part of a whole model's checkpoint."""
+    if not any(k.startswith(("model.", "encoder.", "decoder.", "shared.")) for k in state):
+        return dict(state)
+    full = normalise_prefix(state, source)
+    prefix = f"model.{part}."
+    own = {k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)}
+    if "model.shared.weight" in full:  # the real key wins over the tied alias
+        own["embed_tokens.weight"] = full["model.shared.weight"]
+    return own
+
+
+_STACK_IGNORE = re.compile(r"(embed_positions\.(weights|_float_tensor)|version)\Z")
+
+
+def map_stack_state(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], source: str,
+                    mismatched: list | None) -> dict[str, torch.Tensor]:
+    """Keys of a stand-alone encoder/decoder checkpoint are our parameter names: check each one and its shape."""
+    mapped = {}
+    for key, tensor in state.items():
+        if _STACK_IGNORE.match(key):
+            continue
+        if key not in expected:
+            raise CheckpointError(f"unexpected key {key!r} in {source}")
+        if tensor.shape != expected[key].shape:
+            if mismatched is None:
+                raise CheckpointError(
+                    f"shape mismatch for {key!r} in {source}: checkpoint has {tuple(tensor.shape)}, "
+                    f"the config expects {tuple(expected[key].shape)}"
+                )
+            mismatched.append((key, tensor.shape, expected[key].shape))
+            continue
+        mapped[key] = tensor
+    missing = sorted(set(expected) - set(mapped) - {k for k, _, _ in mismatched or []})
+    if missing:
+        raise CheckpointError(f"{source} is missing {len(missing)} weight(s): {', '.join(missing[:5])}")
+    return mapped
+
+
+def fresh_parameter(model: nn.Module, name: str, shape: torch.Size, config: M2M100Config) -> torch.Tensor:
+    """A newly initialised value for parameter `name` (transformers' scheme, as for a new model)."""
+    module_name, _, leaf = name.rpartition(".")
+    module = model.get_submodule(module_name)
+    if isinstance(module, nn.LayerNorm):
+        return torch.ones(shape) if leaf == "weight" else torch.zeros(shape)
+    if leaf == "bias":
+        return torch.zeros(shape)
+    value = torch.randn(shape) * config.init_std
+    if isinstance(module, nn.Embedding) and module.padding_idx is not None and module.padding_idx < shape[0]:
+        value[module.padding_idx] = 0
+    return value
 
 
 def _generation_config(name_or_path, config: M2M100Config, hub: dict[str, Any]):
-    from .generation import load_generation_config
+    from .generation import GenerationConfig, load_generation_config
 
+    if name_or_path is None:  # built from config= and state_dict=
+        return GenerationConfig.from_model_config(config)
     return load_generation_config(name_or_path, config, **hub)
 
 
@@ -501,21 +656,17 @@ def meta_device():
             setattr(nn.init, name, fn)
 
 
-def assign_parameters(
-    model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torch.dtype, device: torch.device, column_major: bool = True
-) -> None:
-    """Replace meta parameters with real tensors (no copy when dtype and device already match); re-tie; rebuild buffers."""
+def assign_parameters(model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torch.dtype, device: torch.device) -> None:
+    """Replace meta parameters with real tensors (no copy when dtype and device already match); re-tie; rebuild buffers.
+
+    Every parameter ends up an ordinary contiguous tensor; the inference path keeps its own layout (model.py).
+    """
     params = dict(model.named_parameters())
     for name, tensor in tensors.items():
         module_name, _, leaf = name.rpartition(".")
         module = model.get_submodule(module_name)
         old = params[name]
-        value = tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else tensor.dtype)
-        if column_major and name == "model.shared.weight" and _tied_output(model) and device.type == "cpu":
-            # The tied matrix serves lookups (rows) and the output projection (x @ W^T). Stored column-major,
-            # the projection - the largest matmul of every decoding step - runs on the CPU's faster
-            # non-transposed GEMM path (about 1.4x); row lookups barely notice. Same values, same memory.
-            value = value.t().contiguous().t()
+        value = tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else tensor.dtype).contiguous()
         module._parameters[leaf] = nn.Parameter(value, requires_grad=old.requires_grad)
     if hasattr(model, "tie_weights"):
         model.tie_weights()
@@ -538,9 +689,18 @@ def finish_loading(model: nn.Module, dtype: torch.dtype, device: torch.device) -
 # ---------------------------------------------------------------------------------------------------
 # Saving
 # ---------------------------------------------------------------------------------------------------
-def save_pretrained(model: nn.Module, save_directory: str | os.PathLike, safe_serialization: bool = True, **_: Any) -> None:
-    """config.json + model.safetensors in the hub layout (transformers loads it); each file written atomically."""
+def save_pretrained(
+    model: nn.Module, save_directory: str | os.PathLike, safe_serialization: bool = True,
+    state_dict: dict[str, torch.Tensor] | None = None, is_main_process: bool = True, push_to_hub: bool = False,
+    **kwargs: Any,
+) -> None:
+    """config.json + model.safetensors (+ generation_config.json for a generating model) in the hub layout
+    (transformers loads it); each file written atomically. `state_dict` (e.g. from a training wrapper) replaces
+    the model's own tensors; tied aliases in it are stored once. push_to_hub=True uploads the directory too."""
     from safetensors.torch import save
+
+    if not is_main_process:
+        return
 
     directory = Path(save_directory)
     if getattr(model, "quantization", None):
@@ -552,7 +712,11 @@ def save_pretrained(model: nn.Module, save_directory: str | os.PathLike, safe_se
         raise CheckpointError(f"cannot save to {directory}: it exists and is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
     # Tied weights are stored once, under the shared embedding's name, as transformers does.
-    tensors = {name: p.detach().to("cpu").contiguous() for name, p in model.named_parameters()}
+    if state_dict is not None:
+        tensors = {name: t.detach().to("cpu").contiguous() for name, t in state_dict.items()
+                   if not (model.config.tie_word_embeddings and _is_tied_alias(name))}
+    else:
+        tensors = {name: p.detach().to("cpu").contiguous() for name, p in model.named_parameters()}
     if getattr(model, "packed_weights", False):
         from .packed import packed_tensors
 
@@ -564,8 +728,9 @@ def save_pretrained(model: nn.Module, save_directory: str | os.PathLike, safe_se
         # transformers unties the encoder/decoder token embeddings from `shared` too when the output
         # projection is untied, and would initialise them randomly if they were missing from the file.
         prefix = "model." if "model.shared.weight" in tensors else ""
-        for side in ("encoder", "decoder"):
-            tensors[f"{prefix}{side}.embed_tokens.weight"] = tensors[f"{prefix}shared.weight"].clone()
+        if f"{prefix}shared.weight" in tensors:  # not for a stand-alone encoder or decoder
+            for side in ("encoder", "decoder"):
+                tensors[f"{prefix}{side}.embed_tokens.weight"] = tensors[f"{prefix}shared.weight"].clone()
     if any(p.is_meta for p in tensors.values()):
         raise CheckpointError("cannot save a model whose weights are still on the meta device")
     if not safe_serialization:
@@ -578,7 +743,21 @@ def save_pretrained(model: nn.Module, save_directory: str | os.PathLike, safe_se
         atomic_write_bytes(directory / SAFE_WEIGHTS, save(tensors, metadata={"format": "pt"}))
     # The saved config records the stored dtype (dtype="auto" reads it back); the model's own config is untouched.
     stored_dtype = str(next(iter(tensors.values())).dtype).removeprefix("torch.")
-    M2M100Config.from_dict({**model.config.to_dict(), "dtype": stored_dtype}).save_pretrained(directory)
-    generation = getattr(model, "_generation_config", None)
+    saved = {**model.config.to_dict(), "dtype": stored_dtype, "architectures": [type(model).__name__]}
+    M2M100Config.from_dict(saved).save_pretrained(directory)
+    generation = getattr(model, "generation_config", None)  # generating models only, as transformers
     if generation is not None and hasattr(generation, "to_json_string"):
         atomic_write_text(directory / "generation_config.json", generation.to_json_string())
+    if push_to_hub:
+        from .hub import push_to_hub as upload
+
+        repo_id = kwargs.pop("repo_id", None) or directory.name
+        upload(lambda d, **kw: save_pretrained(model, d, **kw), repo_id, safe_serialization=safe_serialization,
+               **{k: v for k, v in kwargs.items() if k in ("commit_message", "private", "token", "revision",
+                                                            "create_pr")})
+
+
+def _is_tied_alias(name: str) -> bool:
+    """Keys a full state_dict repeats for the tied shared matrix (nn.Module.state_dict lists every alias)."""
+    return name in ("lm_head.weight", "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight",
+                    "encoder.embed_tokens.weight", "decoder.embed_tokens.weight")

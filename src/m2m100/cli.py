@@ -22,12 +22,15 @@ import importlib
 import json
 import os
 import re
+import stat
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from .errors import GenerationError
 
 PROG = "m2m100"
 
@@ -86,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return int(args._run(args) or 0)
     except UsageError as exc:
+        return _fail(exc, 2, debug)
+    except GenerationError as exc:  # a generation option the run cannot honour (e.g. beams beyond memory)
         return _fail(exc, 2, debug)
     except KeyboardInterrupt:
         _error("interrupted")
@@ -201,18 +206,35 @@ def _import_command(name: str, module_name: str) -> tuple[Any, str]:
 # =====================================================================================================
 def _languages_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON object {code: name}")
-    p.add_argument("--codes", default="m2m100", choices=["m2m100", "wmt21"],
-                   help="language-code set (default: m2m100, the 100 languages of facebook/m2m100_*)")
+    p.add_argument("--codes", default=None, choices=["m2m100", "wmt21", "nllb"],
+                   help="language-code set: m2m100 (the 100 languages of facebook/m2m100_*, the default), wmt21, "
+                        "or nllb (the 202 FLORES-200 codes of facebook/nllb-200-*)")
+    p.add_argument("-m", "--model", default=None, metavar="DIR",
+                   help="list the languages of this model directory's tokenizer (M2M100 or NLLB) instead")
 
 
 def _languages_run(args: argparse.Namespace) -> int:
-    from .languages import FAIRSEQ_LANGUAGE_CODES, language_name
+    from .languages import CODE_SETS, language_name
 
-    codes = FAIRSEQ_LANGUAGE_CODES[args.codes]
-    if args.json:
-        _write_stdout(json.dumps({c: language_name(c) for c in codes}, ensure_ascii=False, indent=1) + "\n")
+    if args.model is not None and args.codes is not None:
+        raise UsageError("give --codes or --model, not both")
+    if args.model is not None:
+        from .auto import AutoTokenizer
+        from .translate import _language_codes
+
+        codes = _language_codes(AutoTokenizer.from_pretrained(args.model, local_files_only=True))
     else:
-        _write_stdout("".join(f"{code}\t{language_name(code)}\n" for code in codes))
+        codes = CODE_SETS[args.codes or "m2m100"]
+    names = {}
+    for code in codes:
+        try:
+            names[code] = language_name(code)
+        except ValueError:  # a code a fine-tuned tokenizer added: no English name known
+            names[code] = code
+    if args.json:
+        _write_stdout(json.dumps(names, ensure_ascii=False, indent=1) + "\n")
+    else:
+        _write_stdout("".join(f"{code}\t{name}\n" for code, name in names.items()))
     return 0
 
 
@@ -220,6 +242,8 @@ def _languages_run(args: argparse.Namespace) -> int:
 # m2m100 translate
 # =====================================================================================================
 FORMATS = ("text", "jsonl", "tsv")
+# whole documents (m2m100.documents): read, translated and written back in their own format
+DOCUMENT_FORMATS = ("html", "markdown", "srt", "vtt", "docx", "pptx", "xlsx", "odt", "odp", "epub", "pdf")
 _DTYPES = ("float32", "fp32", "float16", "fp16", "half", "bfloat16", "bf16", "auto")
 
 
@@ -229,16 +253,18 @@ def _translate_arguments(p: argparse.ArgumentParser) -> None:
         "per input line; blank lines kept)."
     )
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to translate (default: read standard input)")
-    p.add_argument("-s", "--source", required=True, help="source language: code or English name (en, French, pt_BR)")
+    p.add_argument("-s", "--source", required=True,
+                   help="source language: code or English name (en, French, pt_BR), or auto (detected per line)")
     p.add_argument("-t", "--target", required=True, help="target language: code or English name")
     p.add_argument("-m", "--model", default=None,
                    help="local checkpoint directory or hub id (default: $M2M100_MODEL or facebook/m2m100_418M)")
     p.add_argument("-i", "--input", default=None, metavar="FILE",
-                   help="read this file ('-' for standard input): text line by line, .jsonl or .tsv")
+                   help="read this file ('-' for standard input): text line by line, .jsonl, .tsv or a document")
     p.add_argument("-o", "--output", default=None, metavar="FILE",
                    help="write here (atomically, complete or not at all) instead of standard output")
-    p.add_argument("--format", choices=("auto",) + FORMATS, default="auto",
-                   help="input format (default: from the file extension: .jsonl/.ndjson, .tsv, else text)")
+    p.add_argument("--format", choices=("auto",) + FORMATS + DOCUMENT_FORMATS, default="auto",
+                   help="input format (default: from the file extension: .jsonl/.ndjson, .tsv, a document "
+                        "(.docx .pptx .xlsx .odt .odp .epub .html .md .srt .vtt .pdf), else text)")
     p.add_argument("--field", default=None, help="JSONL: the field to translate (default: text)")
     p.add_argument("--output-field", default=None,
                    help="JSONL: write the translation to this field and keep the original (default: replace --field)")
@@ -265,6 +291,13 @@ def _translate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-lines", type=int, default=256, metavar="N",
                    help="lines translated and saved per step; --resume restarts at a step boundary (default: 256)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes on standard error")
+    p.add_argument("--no-guards", action="store_true",
+                   help="turn the quality guards off (loop, length, language, copy, <unk> checks and retries)")
+    p.add_argument("--details-jsonl", default=None, metavar="FILE",
+                   help="write per translated line its guard flags, retries and model score as JSONL to FILE")
+    from .cli_ray import add_arguments as _ray_arguments  # --ray [ADDRESS] and its options (issue #15)
+
+    _ray_arguments(p)
 
 
 @dataclass
@@ -278,31 +311,20 @@ class _Record:
 
 
 def _translate_run(args: argparse.Namespace) -> int:
-    from .languages import normalize_language
-    from .translate import Translator, default_model
+    from . import cli_ray
 
+    details_path = getattr(args, "details_jsonl", None)
+    if details_path is not None and cli_ray.wanted(args):
+        raise UsageError("--details-jsonl is not available with --ray or Parquet input")
+    if cli_ray.wanted(args):  # --ray, or a Parquet input: the same job on a Ray cluster (cli_ray.py)
+        return cli_ray.run(args)
+    if details_path is not None:
+        if args.resume:
+            raise UsageError("--details-jsonl cannot be combined with --resume (the details would be incomplete)")
+        if not Path(details_path).parent.is_dir():
+            raise CommandError(f"--details-jsonl {details_path}: directory {Path(details_path).parent} does not exist")
     # ---- everything that can be checked without the model: usage errors (exit 2) ----
-    try:
-        source = normalize_language(args.source)
-    except ValueError as exc:
-        raise UsageError(f"--source: {exc}") from None
-    try:
-        target = normalize_language(args.target)
-    except ValueError as exc:
-        raise UsageError(f"--target: {exc}") from None
-    options: dict[str, Any] = {}
-    if args.beam is not None:
-        options["num_beams"] = args.beam
-    if args.max_new_tokens is not None:
-        options["max_new_tokens"] = args.max_new_tokens
-    try:
-        Translator.check_generation_options(options)
-    except ValueError as exc:
-        flag = {"num_beams": "--beam", "max_new_tokens": "--max-new-tokens"}
-        message = str(exc)
-        for key, name in flag.items():
-            message = message.replace(key, name)
-        raise UsageError(message) from None
+    source, target, options = _check_translation_options(args)
     if args.max_batch_tokens is not None and args.max_batch_tokens < 1:
         raise UsageError(f"--max-batch-tokens must be a positive integer, got {args.max_batch_tokens}")
     if args.device is not None:
@@ -329,6 +351,8 @@ def _translate_run(args: argparse.Namespace) -> int:
             fmt = "jsonl"
         elif suffix == ".tsv" or (suffix == "" and args.column):
             fmt = "tsv"
+        elif suffix in _document_extensions():
+            fmt = _document_extensions()[suffix]
     if args.texts and (args.format != "auto" or args.field or args.column):
         raise UsageError("--format, --field and --column apply to --input or standard input, not to TEXT arguments")
     if (args.field or args.output_field) and fmt != "jsonl":
@@ -336,16 +360,72 @@ def _translate_run(args: argparse.Namespace) -> int:
     if args.column and fmt != "tsv":
         raise UsageError(f"--column applies to TSV input, but the input format is {fmt}")
     column = _parse_column(args.column) if fmt == "tsv" else None
-    output = Path(args.output) if args.output is not None else None
-    if output is not None:
-        if output.is_dir():
-            raise CommandError(f"--output {output} is a directory")
+    if details_path is not None and fmt in DOCUMENT_FORMATS:
+        raise UsageError("--details-jsonl applies to text, JSONL and TSV input, not to documents")
+    output, special = _output_target(args.output)
+    if output is not None and not special:
         if not output.parent.is_dir():
-            raise CommandError(f"--output {output}: directory {output.parent} does not exist")
+            raise CommandError(f"--output {args.output}: directory {output.parent} does not exist")
+    if special and args.resume:
+        raise UsageError(f"--resume needs a regular --output file; {args.output} is a special file (FIFO, device)")
     if args.input not in (None, "-") and not Path(args.input).is_file():
         if Path(args.input).is_dir():
             raise CommandError(f"--input {args.input} is a directory")
         raise CommandError(f"--input {args.input}: no such file")
+    if args.input not in (None, "-") and output is not None and _same_file(Path(args.input), output):
+        raise UsageError(
+            f"--output {args.output} is the same file as --input {args.input}: the input would be overwritten "
+            "while it is read; choose another --output"
+        )
+    # One job per output file: a second job on the same --output stops here, naming the first.
+    lock = _OutputLock(output) if output is not None and not special else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        if fmt in DOCUMENT_FORMATS:
+            return _translate_document(args, source, target, options, fmt, output, special)
+        return _translate_job(args, source, target, options, fmt, column, output, special, reading_stdin)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _check_translation_options(args: argparse.Namespace) -> tuple[str, str, dict[str, Any]]:
+    """--source, --target, --beam and --max-new-tokens, checked without the model (shared with cli_ray.py).
+
+    Returns (source, target, generation options); source is "auto" or a checked code. A language no code set
+    knows raises UsageError here; the model's Translator maps the others to its own codes (M2M100 "fr", NLLB
+    "fra_Latn"). A bad generation option raises UsageError naming the command-line flag.
+    """
+    from .languages import check_language
+    from .translate import Translator
+
+    try:
+        # "auto": the Translator detects the language of each text (each line of a text file)
+        source = "auto" if args.source.strip().lower() == "auto" else check_language(args.source)
+    except ValueError as exc:
+        raise UsageError(f"--source: {exc}") from None
+    try:
+        target = check_language(args.target)
+    except ValueError as exc:
+        raise UsageError(f"--target: {exc}") from None
+    options: dict[str, Any] = {}
+    if args.beam is not None:
+        options["num_beams"] = args.beam
+    if args.max_new_tokens is not None:
+        options["max_new_tokens"] = args.max_new_tokens
+    try:
+        Translator.check_generation_options(options)
+    except ValueError as exc:
+        message = str(exc).replace("num_beams", "--beam").replace("max_new_tokens", "--max-new-tokens")
+        raise UsageError(message) from None
+    return source, target, options
+
+
+def _translate_job(args, source: str, target: str, options: dict, fmt: str, column, output: Path | None,
+                   special: bool, reading_stdin: bool) -> int:
+    from .translate import default_model
+
     if args.texts:
         texts = [_check_argument(t, i + 1, args.errors) for i, t in enumerate(args.texts)]
 
@@ -360,6 +440,7 @@ def _translate_run(args: argparse.Namespace) -> int:
         except Exception:  # pragma: no cover - older huggingface_hub
             pass
     job = _Job(args, fmt, column, source, target, options)
+    job.special_output = special
 
     # ---- file input: validate the whole file before spending time on the model ----
     total = None
@@ -372,10 +453,13 @@ def _translate_run(args: argparse.Namespace) -> int:
     job.model_name = model_name
 
     if args.texts:
-        results = translator.translate(texts, source, target, progress=show_progress, **options)
+        results = job.translate(texts, show_progress)
         data = "".join(_one_line_text(r) + "\n" for r in results)
         if output is None:
             _write_stdout(data)
+        elif special:
+            with _open_special(output) as handle:
+                handle.write(_encode_out(data))
         else:
             from .hub import atomic_write_bytes
 
@@ -386,6 +470,57 @@ def _translate_run(args: argparse.Namespace) -> int:
             _note("reading lines from standard input (end with Ctrl-D)", quiet)
         return job.run_stream(sys.stdin.buffer, output, show_progress)
     return job.run_file(Path(args.input), output, total, show_progress)
+
+
+def _document_extensions() -> dict[str, str]:
+    from .documents import EXTENSIONS
+
+    return {ext: fmt for ext, fmt in EXTENSIONS.items() if fmt in DOCUMENT_FORMATS}
+
+
+def _translate_document(args, source: str, target: str, options: dict, fmt: str, output: Path | None,
+                        special: bool) -> int:
+    """A whole document (--input FILE, --output FILE): same format back, written atomically. Unit translations
+    are saved every --chunk-lines units next to the output (.NAME.m2m100-units.json), so --resume continues."""
+    from .documents import translate_document, unit_translator
+    from .errors import DocumentError
+    from .hub import atomic_write_bytes, atomic_write_text
+    from .translate import default_model
+
+    if args.input in (None, "-") or output is None or special:
+        raise UsageError(f"{fmt} documents need --input FILE and --output FILE (a regular file)")
+    if source == "auto":  # span alignment needs one known source language per document
+        raise UsageError(f"--source auto applies to text, JSONL and TSV input; name the language of a {fmt} document")
+    if fmt == "pdf" and output.suffix.lower() != ".txt":
+        raise UsageError("PDF input is translated to plain text: name the --output *.txt")
+    data = Path(args.input).read_bytes()
+    model_name = args.model or default_model()
+    state_path = output.with_name(f".{output.name}.m2m100-units.json")
+    settings = {"input_sha256": hashlib.sha256(data).hexdigest(), "format": fmt, "source": source,
+                "target": target, "options": options, "model": model_name}
+    done: dict[str, str] = {}
+    saved = _read_state(state_path)
+    if args.resume and saved is not None:
+        if saved.get("settings") != settings:
+            raise CommandError(f"cannot resume {output}: the input or the settings changed since the interrupted "
+                               "run; run again without --resume to start over")
+        done = dict(saved.get("done", {}))
+    elif args.resume:
+        _note("nothing to resume; starting from the beginning", args.quiet)
+
+    def checkpoint(known: dict[str, str]) -> None:
+        atomic_write_text(state_path, json.dumps({"settings": settings, "done": known}, ensure_ascii=False))
+
+    translator = _load_translator(model_name, args, args.quiet)
+    translate = unit_translator(translator, source, target, progress=not args.quiet and _stderr_is_tty(),
+                                done=done, checkpoint=checkpoint, chunk=args.chunk_lines, **options)
+    try:
+        out = translate_document(data, fmt, Path(args.input).name, translate)
+    except DocumentError as exc:
+        raise CommandError(str(exc)) from None
+    atomic_write_bytes(output, out)
+    state_path.unlink(missing_ok=True)
+    return 0
 
 
 def _load_translator(model_name: str, args: argparse.Namespace, quiet: bool):
@@ -401,6 +536,7 @@ def _load_translator(model_name: str, args: argparse.Namespace, quiet: bool):
             model_name, device=args.device, dtype=args.dtype, quantize=args.quantize,
             prepack=False if args.no_prepack else None, max_batch_tokens=args.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS,
             split_sentences=not args.no_sentence_split, progress=False,
+            guards=False if getattr(args, "no_guards", False) else None,
         )
     except CheckpointError as exc:
         message = _one_line(exc)
@@ -499,6 +635,28 @@ class _Job:
         self.model_name = None
         self.header_index: int | None = column if isinstance(column, int) else None
         self.quiet = args.quiet
+        self.special_output = False  # --output is a FIFO or a device: written through, not replaced
+        self.details_path = getattr(args, "details_jsonl", None)
+        self.details_count = 0  # texts whose details were written (the JSONL `item` numbers them from 1)
+        if self.details_path is not None:
+            Path(self.details_path).write_text("", encoding="utf-8")  # a new job starts a new file
+
+    def translate(self, texts: list[str], progress: bool) -> list[str]:
+        """Translations of `texts`; with --details-jsonl, their guard details are appended to that file, one
+        JSON object per text: item (1-based over the job's translated texts), flags, retries, changed, score."""
+        if self.details_path is None:
+            return self.translator.translate(texts, self.source, self.target, progress=progress, **self.options)
+        details = self.translator.translate(texts, self.source, self.target, progress=progress,
+                                            return_details=True, **self.options)
+        lines = []
+        for d in details:
+            self.details_count += 1
+            row = {"item": self.details_count, **d.to_dict()}
+            row.pop("translation")
+            lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+        with open(self.details_path, "a", encoding="utf-8") as handle:
+            handle.write("".join(lines))
+        return [d.translation for d in details]
 
     # ---- parsing ----------------------------------------------------------------------------------
     def parse(self, raw_bytes: bytes, number: int, where: str) -> _Record:
@@ -580,9 +738,7 @@ class _Job:
     # ---- translating ------------------------------------------------------------------------------
     def translate_chunk(self, records: list[_Record]) -> str:
         texts = [r.text for r in records if r.text is not None]
-        results = iter(
-            self.translator.translate(texts, self.source, self.target, progress=False, **self.options) if texts else []
-        )
+        results = iter(self.translate(texts, False) if texts else [])
         return "".join(self.render(r, next(results) if r.text is not None else None) for r in records)
 
     def chunks(self, handle: BinaryIO, first_number: int, where: str) -> Iterator[tuple[list[_Record], bytes]]:
@@ -603,7 +759,10 @@ class _Job:
     def run_stream(self, handle: BinaryIO, output: Path | None, show_progress: bool) -> int:
         """Standard input: translate chunk by chunk; to stdout as it goes, or atomically to --output."""
         bar = _bar(None, show_progress)
-        tmp = _Partial(output) if output is not None else None
+        if output is None:
+            tmp = None
+        else:
+            tmp = _Through(output) if self.special_output else _Partial(output)
         try:
             for records, _ in self.chunks(handle, 1, ""):
                 text = self.translate_chunk(records)
@@ -629,9 +788,9 @@ class _Job:
         }
 
     def run_file(self, path: Path, output: Path | None, total: int | None, show_progress: bool) -> int:
-        if output is None:
+        if output is None or self.special_output:  # special files are written through, chunk by chunk
             with _open_input(path) as handle:
-                return self.run_stream(handle, None, show_progress)
+                return self.run_stream(handle, output, show_progress)
         from .hub import atomic_write_text
 
         state_path = output.parent / f".{output.name}.m2m100-state.json"
@@ -736,6 +895,115 @@ class _Partial:
         if not self.done:
             self.handle.close()
             self.tmp.unlink(missing_ok=True)
+
+
+class _Through:
+    """An --output that is a FIFO or a device (/dev/stdout, /dev/null): written in place as the job goes,
+    never replaced by a regular file."""
+
+    def __init__(self, path: Path):
+        self.handle = _open_special(path)
+
+    def append(self, data: bytes) -> None:
+        self.handle.write(data)
+        self.handle.flush()
+
+    def commit(self) -> None:
+        self.handle.close()
+
+    def discard(self) -> None:
+        if not self.handle.closed:
+            self.handle.close()
+
+
+def _open_special(path: Path) -> BinaryIO:
+    try:
+        # no O_TRUNC/O_CREAT: a device or FIFO is opened as it is, never created or truncated
+        return os.fdopen(os.open(path, os.O_WRONLY | getattr(os, "O_NOCTTY", 0)), "wb")
+    except OSError as exc:
+        raise CommandError(f"cannot write to {path}: {exc.strerror or exc}") from None
+
+
+def _output_target(value: str | None) -> tuple[Path | None, bool]:
+    """(the path to write, whether it is a special file). A symlink is followed: the file it points to is the
+    one written (and replaced atomically when regular); the link itself stays. FIFOs and devices are special."""
+    if value is None:
+        return None, False
+    path = Path(value)
+    try:
+        mode = os.stat(path).st_mode  # follows links
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise CommandError(f"--output {value}: {exc.strerror or exc}") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise CommandError(f"--output {value} is a directory")
+    if mode is not None and not stat.S_ISREG(mode):
+        return path, True
+    if path.is_symlink():
+        return Path(os.path.realpath(path)), False
+    return path, False
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+class _OutputLock:
+    """An exclusive lock on an output file: `.NAME.m2m100-lock` next to it, held (flock) for the whole job and
+    naming its holder, so a second job on the same --output fails at once instead of mixing the outputs."""
+
+    def __init__(self, output: Path):
+        self.output = output
+        self.path = output.parent / f".{output.name}.m2m100-lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no locking
+            return
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise CommandError(f"cannot lock {self.output} ({self.path}): {exc.strerror or exc}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+                os.close(fd)
+                raise CommandError(
+                    f"{self.output} is being written by another m2m100 job ({holder}); wait for it to finish "
+                    f"or choose another --output"
+                ) from None
+            # A finishing job unlinks its lock file: make sure the one locked is still the one at the path.
+            try:
+                current = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
+            os.close(fd)
+        import time
+
+        os.ftruncate(fd, 0)
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+        os.write(fd, f"pid {os.getpid()}, started {started}: {' '.join(sys.argv)[:300]}\n".encode("utf-8", "replace"))
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.unlink(self.path)  # while still locked, so no other job holds this inode
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = None
 
 
 def _read_state(path: Path) -> dict | None:

@@ -57,12 +57,39 @@ class _ConfigFields:
     bos_token_id: int | None = 0
     eos_token_id: int | None = 2
     tie_word_embeddings: bool = True
+    # What forward() returns when the call does not say (transformers' config-level switches).
+    output_attentions: bool = False
+    output_hidden_states: bool = False
+    return_dict: bool = True
+    # Class names of a classification head (unused by translation; kept so configs round-trip like transformers').
+    id2label: dict[int, str] = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
+    label2id: dict[str, int] = field(default_factory=lambda: {"LABEL_0": 0, "LABEL_1": 1})
     # Unknown keys from a config.json, kept so that save_pretrained writes them back unchanged.
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(_ConfigFields) if f.name != "extra")
+# Values a transformers config has whatever the model: `to_diff_dict` leaves them out when unchanged.
+_BASE_DEFAULTS = {
+    "output_attentions": False, "output_hidden_states": False, "return_dict": True,
+    "id2label": {0: "LABEL_0", 1: "LABEL_1"}, "label2id": {"LABEL_0": 0, "LABEL_1": 1},
+    "architectures": None, "problem_type": None, "chunk_size_feed_forward": 0,
+}
 _ACTIVATIONS = ("relu", "gelu", "gelu_new", "silu", "swish", "tanh")
+# Upper bounds on sizes, checked before any tensor is allocated. Each is far above any released M2M100/NLLB
+# model (418M: 12 layers, d_model 1024, 128k vocabulary, 1024 positions; NLLB-3.3B: 24 layers, d_model 2048,
+# 256k vocabulary) and low enough that one value alone cannot ask for terabytes.
+SIZE_LIMITS = {
+    "vocab_size": 1 << 21,  # 2M pieces
+    "max_position_embeddings": 1 << 16,  # 65,536 positions: the sinusoidal table stays under 2 GB
+    "d_model": 1 << 14,
+    "encoder_ffn_dim": 1 << 16,
+    "decoder_ffn_dim": 1 << 16,
+    "encoder_attention_heads": 1 << 10,
+    "decoder_attention_heads": 1 << 10,
+    "encoder_layers": 256,
+    "decoder_layers": 256,
+}
 
 
 class M2M100Config(_ConfigFields):
@@ -77,15 +104,76 @@ class M2M100Config(_ConfigFields):
     def __init__(self, **kwargs: Any):
         known: dict[str, Any] = {}
         extra: dict[str, Any] = dict(kwargs.pop("extra", None) or {})
+        num_labels = kwargs.pop("num_labels", None)
+        if "torch_dtype" in kwargs and "dtype" not in kwargs:  # the 4.x name
+            kwargs["dtype"] = kwargs.pop("torch_dtype")
+        if "dtype" in kwargs:
+            kwargs["dtype"] = _dtype_name(kwargs["dtype"])
         for key, value in kwargs.items():
             key = ALIASES.get(key, key)
             if key in _FIELD_NAMES:
                 known[key] = value
             elif key != "model_type":
                 extra[key] = value
+        if "id2label" in known and known["id2label"] is not None:  # JSON object keys are strings
+            known["id2label"] = {int(k): v for k, v in known["id2label"].items()}
+            known.setdefault("label2id", {v: k for k, v in known["id2label"].items()})
         super().__init__(**known, extra=extra)
         self._attn_implementation = extra.pop("_attn_implementation", None) or extra.pop("attn_implementation", None) or "sdpa"
+        if num_labels is not None:
+            self.num_labels = num_labels
         self.validate()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # As on a transformers config, setting a key the architecture does not know keeps it (and
+        # save_pretrained writes it): such keys live in `extra`.
+        if name == "torch_dtype":
+            name = "dtype"
+        if name == "dtype":
+            self.__dict__.setdefault("extra", {})["dtype"] = _dtype_name(value)
+            return
+        if (not name.startswith("_") and name not in _FIELD_NAMES and name != "extra"
+                and not hasattr(type(self), name) and "extra" in self.__dict__):
+            self.extra[name] = value
+            return
+        super().__setattr__(name, value)
+
+    # -- transformers' derived attributes ------------------------------------------------------------
+    @property
+    def dtype(self):
+        """The stored weights' dtype as a torch.dtype (config.json keeps its name), or None when unknown."""
+        name = self.extra.get("dtype") or self.extra.get("torch_dtype")
+        if name is None:
+            return None
+        import torch
+
+        value = getattr(torch, str(name).removeprefix("torch."), None)
+        return value if isinstance(value, torch.dtype) else name
+
+    torch_dtype = dtype
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    @num_labels.setter
+    def num_labels(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"num_labels must be a positive integer, got {value!r}")
+        if self.id2label is None or len(self.id2label) != value:
+            self.id2label = {i: f"LABEL_{i}" for i in range(value)}
+            self.label2id = {label: i for i, label in self.id2label.items()}
+
+    @property
+    def use_return_dict(self) -> bool:
+        return self.return_dict
+
+    def __iter__(self):
+        """The config's keys, as in transformers (`for key in config`, `key in config`)."""
+        return iter(self.to_dict())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_dict()
 
     # -- aliases -----------------------------------------------------------------------------------
     @property
@@ -120,6 +208,13 @@ class M2M100Config(_ConfigFields):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+        for name, limit in SIZE_LIMITS.items():
+            value = getattr(self, name)
+            if value > limit:
+                raise ConfigError(
+                    f"{name} is {value:,}, above the supported maximum of {limit:,} (a corrupt or hostile "
+                    f"config.json would otherwise allocate memory without bound)"
+                )
         for heads_name in ("encoder_attention_heads", "decoder_attention_heads"):
             heads = getattr(self, heads_name)
             if self.d_model % heads:
@@ -146,15 +241,31 @@ class M2M100Config(_ConfigFields):
         out.setdefault("architectures", ["M2M100ForConditionalGeneration"])
         return dict(sorted(out.items()))
 
-    def to_json_string(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+    def to_diff_dict(self) -> dict[str, Any]:
+        """to_dict() without the values every transformers config has by default (what its to_diff_dict drops)."""
+        return {k: v for k, v in self.to_dict().items() if k not in _BASE_DEFAULTS or _BASE_DEFAULTS[k] != v}
+
+    def to_json_string(self, use_diff: bool = False) -> str:
+        data = self.to_diff_dict() if use_diff else self.to_dict()
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, json_file_path: str | os.PathLike, use_diff: bool = False) -> None:
+        """Write the config as JSON (atomically); use_diff=True leaves out transformers' base defaults."""
+        from .hub import atomic_write_text
+
+        atomic_write_text(Path(json_file_path), self.to_json_string(use_diff=use_diff))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], **overrides: Any) -> "M2M100Config":
         """Build from a config.json dictionary; `overrides` win."""
         model_type = data.get("model_type")
         if model_type not in (None, cls.model_type):
-            raise ConfigError(f"config has model_type {model_type!r}, expected {cls.model_type!r}")
+            raise ConfigError(_unsupported_architecture(f"model_type {model_type!r}", model_type))
+        architectures = data.get("architectures")
+        if model_type is None and isinstance(architectures, list):
+            foreign = [a for a in architectures if not (isinstance(a, str) and a.startswith("M2M100"))]
+            if foreign:
+                raise ConfigError(_unsupported_architecture(f"architectures {foreign!r}", str(foreign[0])))
         merged = {**data, **overrides}
         merged.pop("model_type", None)
         return cls(**merged)
@@ -171,13 +282,16 @@ class M2M100Config(_ConfigFields):
         """Read config.json from a local directory (or file) or a hub id."""
         from .hub import resolve_file
 
-        hub_kwargs = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
+        hub_kwargs = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "local_files_only", "subfolder")
+                      if k in kwargs}
+        kwargs.pop("trust_remote_code", None)
+        return_unused = kwargs.pop("return_unused_kwargs", False)
         path = resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs)
         config = cls.from_json_file(path)
         for key, value in kwargs.items():
             setattr(config, ALIASES.get(key, key), value)
         config.validate()
-        return config
+        return (config, {}) if return_unused else config
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> None:
         directory = Path(save_directory)
@@ -198,3 +312,21 @@ class M2M100Config(_ConfigFields):
     def __repr__(self) -> str:
         fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in _FIELD_NAMES)
         return f"M2M100Config({fields})"
+
+
+def _unsupported_architecture(what: str, name: str) -> str:
+    """The ConfigError message for a config.json of another architecture; NLLB-MoE gets its own words because its
+    tokenizer (NllbTokenizer) is one this package has, so users expect the model to load too."""
+    supported = ("this package runs dense M2M100 and NLLB-200 checkpoints (model_type 'm2m_100', "
+                 "M2M100ForConditionalGeneration)")
+    if "moe" in name.casefold():
+        return (f"config.json has {what}: NLLB-MoE (mixture-of-experts, e.g. facebook/nllb-moe-54b) is not "
+                f"supported; {supported}, such as facebook/nllb-200-distilled-600M")
+    return f"config.json has {what}, an architecture this package does not support; {supported}"
+
+
+def _dtype_name(value: Any) -> Any:
+    """'float16' for torch.float16 (or 'torch.float16'): config.json stores dtypes by name."""
+    if value is None or isinstance(value, str):
+        return None if value is None else value.removeprefix("torch.")
+    return str(value).removeprefix("torch.")

@@ -31,3 +31,8 @@ class DataFormatError(M2M100Error, ValueError):
 
 class TrainingError(M2M100Error, RuntimeError):
     """Training cannot go on: repeated non-finite losses, non-finite weights, a checkpoint that cannot be written."""
+
+
+class DocumentError(M2M100Error, ValueError):
+    """A document file that cannot be translated safely: unsupported, corrupt, encrypted, over a size limit or
+    hostile (XML entities, unsafe archive member names). The message names the file and the problem."""

@@ -41,13 +41,23 @@ class Score:
     bleu_signature: str
     chrf_signature: str
     note: str | None = None
+    # With the quality guards on (m2m100.guards): sentences flagged, sentences a retry changed, and the scores of
+    # the unguarded translations (the first decodes); None when the guards were off.
+    flagged: int | None = None
+    changed: int | None = None
+    bleu_unguarded: float | None = None
+    chrf_unguarded: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def line(self) -> str:
-        return (f"{self.source}-{self.target}\tBLEU {self.bleu:6.2f}\tchrF {self.chrf:6.2f}\t"
+        text = (f"{self.source}-{self.target}\tBLEU {self.bleu:6.2f}\tchrF {self.chrf:6.2f}\t"
                 f"n={self.sentences}\ttokenize={self.tokenize}")
+        if self.flagged is not None:
+            text += (f"\tflagged={self.flagged}\tchanged={self.changed}\t"
+                     f"unguarded BLEU {self.bleu_unguarded:.2f} chrF {self.chrf_unguarded:.2f}")
+        return text
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -76,7 +86,7 @@ def choose_tokenizer(requested: str, target: str) -> tuple[str, str | None]:
         return requested, None
     if spm_model_path("flores101").is_file():
         return "flores101", None
-    fallback = "zh" if target == "zh" else "13a"
+    fallback = "zh" if target in ("zh", "zho_Hans", "zho_Hant", "yue_Hant") else "13a"
     return fallback, (
         f"spm BLEU (the M2M100 paper's) unavailable: sacrebleu's sentencepiece model {spm_model_path('flores101')} "
         f"is missing and cannot be downloaded offline; BLEU uses the '{fallback}' tokenisation instead, "
@@ -115,8 +125,27 @@ def translate_and_score(translator, sources: list[str], references: list[str], s
         raise DataFormatError(f"{len(sources)} source lines but {len(references)} reference lines")
     source = translator.normalize_language(source, "source")
     target = translator.normalize_language(target, "target")
-    hypotheses = translator.translate(list(sources), source, target, **generation)
-    return hypotheses, score(hypotheses, list(references), target, tokenize, source)
+    if getattr(translator, "guards", None) is None:
+        hypotheses = translator.translate(list(sources), source, target, **generation)
+        return hypotheses, score(hypotheses, list(references), target, tokenize, source)
+    # Guards on: count flagged sentences and score the unguarded output too. Only the sentences a retry changed
+    # are decoded again without the guard (the others are the first decode already).
+    from .guards import RETRY_KINDS
+
+    details = translator.translate(list(sources), source, target, return_details=True, **generation)
+    hypotheses = [d.translation for d in details]
+    changed = [i for i, d in enumerate(details) if d.changed]
+    unguarded = list(hypotheses)
+    if changed:
+        firsts = translator.translate([sources[i] for i in changed], source, target, guards=False, **generation)
+        for i, text in zip(changed, firsts):
+            unguarded[i] = text
+    result = score(hypotheses, list(references), target, tokenize, source)
+    plain = score(unguarded, list(references), target, tokenize, source)
+    result.flagged = sum(any(f.kind in RETRY_KINDS for f in d.flags) for d in details)
+    result.changed = len(changed)
+    result.bleu_unguarded, result.chrf_unguarded = plain.bleu, plain.chrf
+    return hypotheses, result
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -141,12 +170,16 @@ def read_lines(path: str | os.PathLike, limit: int | None = None) -> list[str]:
 
 
 def flores_file(directory: str | os.PathLike, code: str, split: str = "devtest") -> Path:
-    """The FLORES-200 file of M2M100 language `code` in `directory` (plain or gzip, flat or in a subfolder)."""
-    from .languages import FLORES200_CODES
+    """The FLORES-200 file of language `code` (an M2M100 code, or an NLLB/FLORES code or name such as
+    "eng_Latn" or "English") in `directory` (plain or gzip, flat or in a subfolder)."""
+    from .languages import FLORES200_CODES, normalize_language
 
     flores = FLORES200_CODES.get(code)
     if flores is None:
-        raise LanguageError(f"FLORES-200 has no data for {code!r}")
+        try:  # the file names are NLLB's own codes
+            flores = normalize_language(code, "nllb")
+        except LanguageError:
+            raise LanguageError(f"FLORES-200 has no data for {code!r}") from None
     directory = Path(directory)
     tried = []
     for sub in (*FLORES_SUBDIRS, split):
@@ -209,27 +242,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default=None, help="float32 (default), float16, bfloat16 or auto")
     p.add_argument("--quantize", default=None, help="quantize the model after loading (e.g. int8)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-guards", action="store_true",
+                   help="turn the quality guards off (default: on; then flagged/changed sentences and the unguarded "
+                        "BLEU/chrF are reported too)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from .languages import normalize_language
+    from .cli import UsageError
+    from .languages import check_language
     from .translate import Translator
 
+    # Usage errors (exit 2, as in every subcommand): bad option combinations and unknown languages.
     flores = args.flores is not None
     if flores == bool(args.src_file or args.ref_file):
-        raise ConfigError("give either --src-file and --ref-file, or --flores DIR")
+        raise UsageError("give either --src-file and --ref-file, or --flores DIR")
     if not flores and not (args.src_file and args.ref_file):
-        raise ConfigError("--src-file needs --ref-file (and the other way round)")
+        raise UsageError("--src-file needs --ref-file (and the other way round)")
     if args.limit is not None and args.limit < 1:
-        raise ConfigError(f"--limit must be a positive integer, got {args.limit}")
+        raise UsageError(f"--limit must be a positive integer, got {args.limit}")
+    codes: dict[str, list[str]] = {}
+    for flag, value in (("--source", args.source), ("--target", args.target)):
+        try:
+            # the model's Translator maps these to its own codes (M2M100 "fr" or NLLB "fra_Latn")
+            codes[flag] = [check_language(code) for code in _codes(value)]
+        except ValueError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
+    if not flores and (len(codes["--source"]) > 1 or len(codes["--target"]) > 1):
+        raise UsageError("several languages in --source/--target need --flores")
     generation = {k: v for k, v in (("num_beams", args.beam), ("max_new_tokens", args.max_new_tokens)) if v is not None}
     options: dict[str, Any] = dict(device=args.device, dtype=args.dtype, quantize=args.quantize,
                                    split_sentences=args.sentence_split, progress=False if args.quiet else None)
+    if args.no_guards:
+        options["guards"] = False
     if args.max_batch_tokens is not None:
         options["max_batch_tokens"] = args.max_batch_tokens
     if flores:
-        sources = [normalize_language(code) for code in _codes(args.source)]
-        targets = [normalize_language(code) for code in _codes(args.target)]
+        sources, targets = codes["--source"], codes["--target"]
         for code in dict.fromkeys(sources + targets):
             flores_file(args.flores, code, args.split)  # a missing file fails before the model loads
     else:

@@ -24,11 +24,16 @@ def resolve_file(
     cache_dir: str | os.PathLike | None = None,
     token: str | bool | None = None,
     local_files_only: bool = False,
+    subfolder: str | None = None,
 ) -> Path | None:
-    """Path of `filename` inside a local checkpoint directory or a hub repository.
+    """Path of `filename` inside a local checkpoint directory or a hub repository (in its `subfolder`).
 
     A missing optional file gives None; a missing required one raises CheckpointError naming it.
     """
+    if subfolder:
+        if Path(subfolder).is_absolute() or ".." in Path(subfolder).parts:
+            raise CheckpointError(f"refusing subfolder outside the model directory: {subfolder!r}")
+        filename = f"{subfolder.strip('/')}/{filename}"
     if Path(filename).is_absolute() or ".." in Path(filename).parts:
         raise CheckpointError(f"refusing checkpoint file name outside the model directory: {filename!r}")
     root = Path(name_or_path)
@@ -132,3 +137,33 @@ def _default_file_mode() -> int:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def push_to_hub(
+    save: Any,
+    repo_id: str,
+    *,
+    commit_message: str | None = None,
+    private: bool | None = None,
+    token: str | bool | None = None,
+    revision: str | None = None,
+    create_pr: bool = False,
+    safe_serialization: bool = True,
+    **save_kwargs: Any,
+) -> Any:
+    """Create `repo_id` if needed and upload what `save(directory, **save_kwargs)` writes, in one commit.
+
+    Goes through huggingface_hub (its token and endpoint settings); returns its CommitInfo.
+    """
+    from huggingface_hub import HfApi
+
+    save_kwargs.pop("use_temp_dir", None)
+    save_kwargs.pop("max_shard_size", None)
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True, token=token).repo_id
+    with tempfile.TemporaryDirectory() as directory:
+        save(directory, safe_serialization=safe_serialization, **save_kwargs)
+        return api.upload_folder(
+            repo_id=repo_id, folder_path=directory, commit_message=commit_message or "Upload model",
+            revision=revision, create_pr=create_pr, token=token,
+        )

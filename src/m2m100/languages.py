@@ -1,8 +1,10 @@
-"""Language tables of M2M100 and a forgiving parser for language names and codes.
+"""Language tables of M2M100 and a forgiving parser for language names and codes, per code set.
 
-`FAIRSEQ_LANGUAGE_CODES` lists the codes of each language-code set in model order: the language token of the
-i-th code `xx` is `__xx__` with id `len(vocab.json) + i`. `normalize_language` turns what a person types
-("French", "fra", "pt_BR", "zh-Hant", "EN") into one of those codes, or raises LanguageError with suggestions.
+`FAIRSEQ_LANGUAGE_CODES` lists the codes of each M2M100 language-code set in model order: the language token of
+the i-th code `xx` is `__xx__` with id `len(vocab.json) + i`. NLLB-200 models speak the 202 FLORES-200 codes
+(`eng_Latn`, languages_nllb.py). `normalize_language` turns what a person types ("French", "fra", "pt_BR",
+"zh-Hant", "EN") into a code of the given set (M2M100's `fr`, NLLB's `fra_Latn`), or raises LanguageError with
+suggestions; a set whose codes look like FLORES codes (`xxx_Yyyy`) is treated as an NLLB set.
 """
 
 from __future__ import annotations
@@ -12,6 +14,13 @@ import re
 from collections.abc import Iterable
 
 from .errors import LanguageError
+from .languages_nllb import (
+    NLLB_AMBIGUOUS,
+    NLLB_EXTRA_NAMES,
+    NLLB_ISO_ALIASES,
+    NLLB_LANGUAGE_CODES,
+    NLLB_LANGUAGE_NAMES,
+)
 
 # fmt: off
 FAIRSEQ_LANGUAGE_CODES: dict[str, list[str]] = {
@@ -109,22 +118,54 @@ EXTRA_NAMES: dict[str, str] = {
 # fmt: on
 
 
+# Every named code set: M2M100's ("m2m100", "wmt21") and NLLB-200's ("nllb").
+CODE_SETS: dict[str, list[str]] = {**FAIRSEQ_LANGUAGE_CODES, "nllb": NLLB_LANGUAGE_CODES}
+_FLORES_CODE = re.compile(r"[a-z]{2,3}_[A-Z][a-z]{3}")
+
+
 def _code_list(codes: str | Iterable[str]) -> list[str]:
     if isinstance(codes, str):
-        if codes not in FAIRSEQ_LANGUAGE_CODES:
-            raise ValueError(
-                f"unknown language code set {codes!r}; expected one of {sorted(FAIRSEQ_LANGUAGE_CODES)}"
-            )
-        return FAIRSEQ_LANGUAGE_CODES[codes]
+        if codes not in CODE_SETS:
+            raise ValueError(f"unknown language code set {codes!r}; expected one of {sorted(CODE_SETS)}")
+        return CODE_SETS[codes]
     return list(codes)
 
 
+def code_set_kind(codes: str | Iterable[str]) -> str:
+    """"nllb" when every code of the set is a FLORES-200 code (`eng_Latn`), else "m2m100"."""
+    code_list = _code_list(codes)
+    return "nllb" if code_list and all(_FLORES_CODE.fullmatch(c) for c in code_list) else "m2m100"
+
+
 def language_name(code: str) -> str:
-    """English name of an M2M100 language code (the first name where several are given)."""
-    try:
+    """English name of an M2M100 or NLLB language code (the first name where several are given)."""
+    if code in LANGUAGE_NAMES:
         return LANGUAGE_NAMES[code].split(";")[0].strip()
-    except KeyError:
-        raise LanguageError(f"unsupported language {code!r}; {_suggestion_text(str(code), _code_list('m2m100'))}") from None
+    if code in NLLB_LANGUAGE_NAMES:
+        return NLLB_LANGUAGE_NAMES[code]
+    codes = "nllb" if isinstance(code, str) and _FLORES_CODE.fullmatch(code) else "m2m100"
+    raise LanguageError(f"unsupported language {code!r}; {_suggestion_text(str(code), _code_list(codes))}")
+
+
+def language_alternatives(code: str) -> list[str]:
+    """Other FLORES-200 codes of the language `code` is the default of (`zho_Hans` -> `zho_Hant`, `yue_Hant`):
+    what a name like "Chinese" could also have meant. Empty when the name is not ambiguous."""
+    for options in NLLB_AMBIGUOUS.values():
+        if options[0] == code:
+            return list(options[1:])
+    return []
+
+
+def to_code_set(code: str, codes: str | Iterable[str]) -> str | None:
+    """`code` (an M2M100 code, as the language detector returns) as a code of `codes`: itself when the set has
+    it, its FLORES-200 code for an NLLB set (`fr` -> `fra_Latn`), None when the set has no such language."""
+    code_list = _code_list(codes)
+    if code in code_list:
+        return code
+    if code_set_kind(code_list) == "nllb":
+        flores = FLORES200_CODES.get(code)
+        return flores if flores in set(code_list) else None
+    return None
 
 
 def _names_index() -> dict[str, str]:
@@ -153,10 +194,21 @@ def _suggest(value: str, codes: list[str], n: int = 5) -> list[str]:
     allowed = set(codes)
     key = _fold(value)
     candidates: dict[str, str] = {code: code for code in codes}
-    for alias, code in ISO_ALIASES.items():
+    if code_set_kind(codes) == "nllb":
+        candidates.update({code.casefold(): code for code in codes})
+        for name, options in _NLLB_NAMES.items():
+            for code in options:
+                if code in allowed:
+                    candidates.setdefault(name, code)
+                    break
+        alias_table = {alias: FLORES200_CODES.get(code) for alias, code in ISO_ALIASES.items()}
+        names = {name: FLORES200_CODES.get(code) for name, code in _NAMES.items()}
+    else:
+        alias_table, names = ISO_ALIASES, _NAMES
+    for alias, code in alias_table.items():
         if code in allowed:
             candidates.setdefault(alias, code)
-    for name, code in _NAMES.items():
+    for name, code in names.items():
         if code in allowed:
             candidates.setdefault(name, code)
     found: list[str] = []
@@ -174,7 +226,8 @@ def _suggestion_text(value: str, codes: list[str]) -> str:
     suggestions = _suggest(value, codes)
     if not suggestions:
         return "no languages are available"
-    shown = ", ".join(f"{code} ({language_name(code)})" if code in LANGUAGE_NAMES else code for code in suggestions)
+    shown = ", ".join(f"{code} ({language_name(code)})" if code in LANGUAGE_NAMES or code in NLLB_LANGUAGE_NAMES
+                      else code for code in suggestions)
     return f"did you mean: {shown}?"
 
 
@@ -193,8 +246,14 @@ def normalize_language(value: str, codes: str | Iterable[str] = "m2m100") -> str
 
     Accepts exact codes, other cases ("EN"), region or script variants ("en-US", "pt_BR", "zh-Hant", FLORES
     codes like "fra_Latn"), ISO 639-2/3 codes ("fra", "fre", "deu", "zho") and English names in any case
-    ("French", "dutch", "Flemish"). `codes` is a code-set name ("m2m100", "wmt21") or a list of codes.
-    Anything else raises LanguageError naming the input and suggesting the closest codes.
+    ("French", "dutch", "Flemish"). `codes` is a code-set name ("m2m100", "wmt21", "nllb") or a list of codes.
+
+    For an NLLB set (FLORES-200 codes) the same inputs give FLORES codes: "en", "English", "eng", "en-US" ->
+    "eng_Latn". A language with several codes resolves to its default (languages_nllb.NLLB_AMBIGUOUS: "Chinese"
+    -> "zho_Hans", "Arabic" -> "arb_Arab", "Norwegian" -> "nob_Latn", "Persian" -> "pes_Arab", "Kurdish" ->
+    "kmr_Latn"; `language_alternatives` lists the others); a script or region tag picks another ("zh-Hant",
+    "zh-TW" -> "zho_Hant"), and a script the model lacks for that language ("sr-Latn") is an error naming the
+    codes it has. Anything else raises LanguageError naming the input and suggesting the closest codes.
     """
     code_list = _code_list(codes)
     allowed = set(code_list)
@@ -203,6 +262,11 @@ def normalize_language(value: str, codes: str | Iterable[str] = "m2m100") -> str
     text = value.strip()
     if text in allowed:
         return text
+    if code_set_kind(code_list) == "nllb":
+        found = _normalize_flores(text, code_list)
+        if found is None:
+            raise unsupported_language_error(value, codes)
+        return found
     folded = _fold(text)
     if folded.startswith("__") and folded.endswith("__") and len(folded) > 4:  # a language token: __fr__
         folded = folded[2:-2]
@@ -210,6 +274,20 @@ def normalize_language(value: str, codes: str | Iterable[str] = "m2m100") -> str
         if candidate in allowed:
             return candidate
     raise unsupported_language_error(value, codes)
+
+
+def check_language(value: str) -> str:
+    """`value` stripped, when it names a language of some code set (M2M100's or NLLB-200's); front ends check
+    this before the model (and so its code set) is known, and leave the final normalisation to the model's
+    Translator (an NLLB model reads "zh-Hant" as zho_Hant, M2M100 as zh). Raises LanguageError otherwise."""
+    try:
+        normalize_language(value, "m2m100")
+    except LanguageError as m2m100_error:
+        try:
+            normalize_language(value, "nllb")
+        except LanguageError:
+            raise m2m100_error from None
+    return value.strip()
 
 
 def _candidates(folded: str) -> list[str]:
@@ -227,12 +305,94 @@ def _candidates(folded: str) -> list[str]:
     return out
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# FLORES-200 (NLLB) code sets
+# ---------------------------------------------------------------------------------------------------------------
+def _nllb_names_index() -> dict[str, tuple[str, ...]]:
+    """casefolded name -> FLORES codes, default first: FLORES names, names without "(... script)", extra names,
+    and the documented defaults of ambiguous names."""
+    index: dict[str, list[str]] = {}
+    for code, name in NLLB_LANGUAGE_NAMES.items():
+        index.setdefault(_fold(name), []).append(code)
+        bare = re.sub(r"\s*\(.*?\)\s*", " ", name).strip()  # "Kashmiri (Arabic script)" -> "Kashmiri"
+        if bare != name:
+            index.setdefault(_fold(bare), []).append(code)
+    out = {name: tuple(codes) for name, codes in index.items()}
+    for name, code in NLLB_EXTRA_NAMES.items():
+        out.setdefault(_fold(name), (code,))
+    out.update({key: options for key, options in NLLB_AMBIGUOUS.items() if not re.fullmatch(r"[a-z]{3}", key)})
+    return out
+
+
+_NLLB_NAMES = _nllb_names_index()
+# zh-TW, zh-HK, zh-MO write Traditional characters.
+_TRADITIONAL_REGIONS = {"tw", "hk", "mo"}
+
+
+def _flores_options(primary: str) -> tuple[str, ...]:
+    """FLORES codes of the language an ISO 639 code or M2M100 code names, default first (may be empty)."""
+    if primary in NLLB_AMBIGUOUS:
+        return NLLB_AMBIGUOUS[primary]
+    direct = tuple(c for c in NLLB_LANGUAGE_CODES if c.startswith(primary + "_"))
+    if direct:
+        return direct
+    code = NLLB_ISO_ALIASES.get(primary) or FLORES200_CODES.get(ISO_ALIASES.get(primary, primary))
+    if code is None:
+        return ()
+    return next((options for options in NLLB_AMBIGUOUS.values() if options[0] == code), (code,))
+
+
+def _normalize_flores(text: str, code_list: list[str]) -> str | None:
+    """The FLORES code of `code_list` that `text` means, or None (see normalize_language)."""
+    allowed = set(code_list)
+    folded = _fold(text)
+    if folded.startswith("__") and folded.endswith("__") and len(folded) > 4:
+        folded = folded[2:-2]
+    by_fold = {code.casefold(): code for code in code_list}
+    if folded.replace("-", "_") in by_fold:  # ENG_LATN, eng-Latn
+        return by_fold[folded.replace("-", "_")]
+    options = _NLLB_NAMES.get(folded) or ()
+    if not options and folded in _NAMES:  # an M2M100 name or alias: "Flemish", "Deutsch"
+        options = _flores_options(_NAMES[folded])
+    script = region = None
+    if not options:
+        parts = [part for part in re.split(r"[-_.@]", folded) if part]
+        if not parts:
+            return None
+        options = _flores_options(parts[0])
+        for part in parts[1:]:
+            if script is None and len(part) == 4 and part.isalpha():
+                script = part
+            elif region is None and ((len(part) == 2 and part.isalpha()) or (len(part) == 3 and part.isdigit())):
+                region = part
+    options = tuple(code for code in options if code in allowed)
+    if not options:
+        return None
+    if script is not None:
+        for code in options:
+            if code.split("_")[1].casefold() == script:
+                return code
+        name = language_name(options[0]) if options[0] in NLLB_LANGUAGE_NAMES else options[0]
+        raise LanguageError(
+            f"unsupported language {text!r}: this model has no {script.title()} script for {name}; "
+            f"it has {', '.join(options)}"
+        )
+    if region in _TRADITIONAL_REGIONS and "zho_Hant" in options:
+        return "zho_Hant"
+    return options[0]
+
+
 __all__ = [
+    "CODE_SETS",
     "FAIRSEQ_LANGUAGE_CODES",
     "FLORES200_CODES",
     "ISO_ALIASES",
     "LANGUAGE_NAMES",
+    "check_language",
+    "code_set_kind",
+    "language_alternatives",
     "language_name",
     "normalize_language",
+    "to_code_set",
     "unsupported_language_error",
 ]

@@ -7,7 +7,6 @@ tokens -> ScaledEmbedding + SinusoidalPositions -> EncoderLayer x N (pre-norm) -
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import torch
@@ -17,7 +16,9 @@ from torch import nn
 from .cache import KVCache
 from .config import ATTN_IMPLEMENTATIONS, M2M100Config
 from .errors import ConfigError, InputTooLongError
+from .loss import ChunkedCrossEntropy
 from .outputs import DecoderOutput, EncoderOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
+from .pretrained import PreTrainedMixin
 
 # fairseq reserves the first two position slots; real positions start after the padding id.
 POSITION_OFFSET = 2
@@ -305,37 +306,72 @@ def _layer_dropped(training: bool, layerdrop: float) -> bool:
     return training and layerdrop > 0.0 and bool(torch.rand([]) < layerdrop)
 
 
-def _run_layer(layer: nn.Module, checkpointing: bool, *args):
-    if checkpointing and torch.is_grad_enabled():
-        from torch.utils.checkpoint import checkpoint
+def _run_layer(layer: nn.Module, index: int, checkpoint_options: dict | None, *args):
+    """layer(*args), recomputed in the backward pass when activation checkpointing is on (see pretrained.py)."""
+    if checkpoint_options is None or not torch.is_grad_enabled() or index % checkpoint_options["every_n_layers"]:
+        return layer(*args)
+    from torch.utils.checkpoint import checkpoint
 
-        return checkpoint(layer, *args, use_reentrant=False)
-    return layer(*args)
+    if checkpoint_options["offload"]:
+        with torch.autograd.graph.save_on_cpu(pin_memory=torch.cuda.is_available()):
+            return checkpoint(layer, *args, **checkpoint_options["kwargs"])
+    return checkpoint(layer, *args, **checkpoint_options["kwargs"])
+
+
+class _Stack(PreTrainedMixin, nn.Module):
+    """What the encoder and the decoder share: their token embedding, checkpointing switch and output flags."""
+
+    def __init__(self, config: M2M100Config, embed_tokens: ScaledEmbedding | None):
+        super().__init__()
+        self.config = config
+        if embed_tokens is None:  # built on its own (e.g. M2M100Encoder.from_pretrained)
+            scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
+            embed_tokens = ScaledEmbedding(config.vocab_size, config.d_model, config.pad_token_id, scale)
+        self.embed_tokens = embed_tokens
+        self.embed_positions = SinusoidalPositions(config.max_position_embeddings, config.d_model, config.pad_token_id)
+        self.layer_norm = nn.LayerNorm(config.d_model)
+        self.gradient_checkpointing = False
+        self.checkpoint_options = {"kwargs": {"use_reentrant": False}, "every_n_layers": 1, "offload": False}
+
+    def get_input_embeddings(self) -> ScaledEmbedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: ScaledEmbedding) -> None:
+        self.embed_tokens = value
+
+    def _checkpointing(self, cache=None) -> dict | None:
+        return self.checkpoint_options if self.gradient_checkpointing and cache is None else None
+
+    def _flags(self, output_attentions, output_hidden_states, return_dict) -> tuple[bool, bool, bool]:
+        """The call's output switches, each defaulting to the config's (as transformers)."""
+        config = self.config
+        return (bool(config.output_attentions if output_attentions is None else output_attentions),
+                bool(config.output_hidden_states if output_hidden_states is None else output_hidden_states),
+                bool(config.return_dict if return_dict is None else return_dict))
 
 
 # --------------------------------------------------------------------------------------------------
 # Encoder and decoder stacks
 # --------------------------------------------------------------------------------------------------
-class M2M100Encoder(nn.Module):
-    def __init__(self, config: M2M100Config, embed_tokens: ScaledEmbedding):
-        super().__init__()
-        self.config = config
-        self.embed_tokens = embed_tokens
-        self.embed_positions = SinusoidalPositions(config.max_position_embeddings, config.d_model, config.pad_token_id)
+class M2M100Encoder(_Stack):
+    def __init__(self, config: M2M100Config, embed_tokens: ScaledEmbedding | None = None):
+        super().__init__(config, embed_tokens)
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.encoder_layers))
-        self.layer_norm = nn.LayerNorm(config.d_model)
-        self.gradient_checkpointing = False
+        if self.layer_norm.weight.device.type != "meta" and embed_tokens is None:  # a stand-alone encoder
+            init_weights(self, config.init_std)
 
     def forward(
         self,
         input_ids: torch.Tensor | None = None,  # (batch, src_len)
         attention_mask: torch.Tensor | None = None,  # (batch, src_len), 1 = token, 0 = padding
         inputs_embeds: torch.Tensor | None = None,  # (batch, src_len, d_model), already scaled
-        output_attentions: bool = False,
-        output_hidden_states: bool = False,
-        return_dict: bool = True,
+        output_attentions: bool | None = None,  # default: config.output_attentions
+        output_hidden_states: bool | None = None,  # default: config.output_hidden_states
+        return_dict: bool | None = None,
         **_: Any,
     ) -> EncoderOutput:
+        output_attentions, output_hidden_states, return_dict = self._flags(output_attentions, output_hidden_states,
+                                                                           return_dict)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds to the encoder")
         if inputs_embeds is None:
@@ -348,22 +384,23 @@ class M2M100Encoder(nn.Module):
         mask = None if key_padding is None else additive_mask(key_padding[:, None, None, :], x.dtype)
 
         hidden, attentions = [], []
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
             if output_hidden_states:
                 hidden.append(x)
             if _layer_dropped(self.training, self.config.encoder_layerdrop):
                 continue
-            x, weights = _run_layer(layer, self.gradient_checkpointing, x, mask, output_attentions, key_padding)
+            x, weights = _run_layer(layer, index, self._checkpointing(), x, mask, output_attentions, key_padding)
             if output_attentions:
                 attentions.append(weights)
         x = self.layer_norm(x)
         if output_hidden_states:
             hidden.append(x)
-        return EncoderOutput(
+        out = EncoderOutput(
             last_hidden_state=x,
             hidden_states=tuple(hidden) if output_hidden_states else None,
             attentions=tuple(attentions) if output_attentions else None,
         )
+        return out if return_dict else out.to_tuple()
 
 
 def padding_mask(attention_mask: torch.Tensor | None, batch: int, length: int) -> torch.Tensor | None:
@@ -376,15 +413,12 @@ def padding_mask(attention_mask: torch.Tensor | None, batch: int, length: int) -
     return None if bool(keep.all()) else keep
 
 
-class M2M100Decoder(nn.Module):
-    def __init__(self, config: M2M100Config, embed_tokens: ScaledEmbedding):
-        super().__init__()
-        self.config = config
-        self.embed_tokens = embed_tokens
-        self.embed_positions = SinusoidalPositions(config.max_position_embeddings, config.d_model, config.pad_token_id)
+class M2M100Decoder(_Stack):
+    def __init__(self, config: M2M100Config, embed_tokens: ScaledEmbedding | None = None):
+        super().__init__(config, embed_tokens)
         self.layers = nn.ModuleList(DecoderLayer(config, i) for i in range(config.decoder_layers))
-        self.layer_norm = nn.LayerNorm(config.d_model)
-        self.gradient_checkpointing = False
+        if self.layer_norm.weight.device.type != "meta" and embed_tokens is None:  # a stand-alone decoder
+            init_weights(self, config.init_std)
 
     def forward(
         self,
@@ -395,11 +429,13 @@ class M2M100Decoder(nn.Module):
         past_key_values: KVCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
-        output_attentions: bool = False,
-        output_hidden_states: bool = False,
-        return_dict: bool = True,
+        output_attentions: bool | None = None,  # default: config.output_attentions
+        output_hidden_states: bool | None = None,  # default: config.output_hidden_states
+        return_dict: bool | None = None,
         **_: Any,
     ) -> DecoderOutput:
+        output_attentions, output_hidden_states, return_dict = self._flags(output_attentions, output_hidden_states,
+                                                                           return_dict)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of decoder_input_ids or decoder_inputs_embeds")
         if inputs_embeds is None:
@@ -433,13 +469,13 @@ class M2M100Decoder(nn.Module):
                 cross_mask = additive_mask(cross_padding[:, None, None, :], x.dtype)
 
         hidden, self_attns, cross_attns = [], [], []
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
             if output_hidden_states:
                 hidden.append(x)
             if _layer_dropped(self.training, self.config.decoder_layerdrop):
                 continue
             x, self_w, cross_w = _run_layer(
-                layer, self.gradient_checkpointing and cache is None, x, self_mask, encoder_hidden_states, cross_mask,
+                layer, index, self._checkpointing(cache), x, self_mask, encoder_hidden_states, cross_mask,
                 cache, is_causal, output_attentions, self_padding, cross_padding,
             )
             if output_attentions:
@@ -450,13 +486,14 @@ class M2M100Decoder(nn.Module):
         x = self.layer_norm(x)
         if output_hidden_states:
             hidden.append(x)
-        return DecoderOutput(
+        out = DecoderOutput(
             last_hidden_state=x,
             past_key_values=cache if use_cache else None,
             hidden_states=tuple(hidden) if output_hidden_states else None,
             attentions=tuple(self_attns) if output_attentions else None,
             cross_attentions=tuple(cross_attns) if output_attentions and encoder_hidden_states is not None else None,
         )
+        return out if return_dict else out.to_tuple()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -468,71 +505,6 @@ def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_to
     shifted[:, 1:] = labels[:, :-1]
     shifted[:, 0] = decoder_start_token_id
     return shifted.masked_fill_(shifted == -100, pad_token_id)
-
-
-class PreTrainedMixin:
-    """Loading, saving, devices and dtypes shared by both public models (the hub layout lives in checkpoint.py)."""
-
-    config: M2M100Config
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, *args: Any, **kwargs: Any):
-        from .checkpoint import load_pretrained
-
-        return load_pretrained(cls, name_or_path, *args, **kwargs)
-
-    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
-        from .checkpoint import save_pretrained
-
-        save_pretrained(self, save_directory, **kwargs)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.parameters()).dtype
-
-    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
-        """Parameter count; tied weights are counted once."""
-        seen, total = set(), 0
-        embeddings = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)}
-        for p in self.parameters():
-            if id(p) in seen or (only_trainable and not p.requires_grad) or (exclude_embeddings and id(p) in embeddings):
-                continue
-            seen.add(id(p))
-            total += p.numel()
-        return total
-
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
-        for module in self.modules():
-            if isinstance(module, (M2M100Encoder, M2M100Decoder)):
-                module.gradient_checkpointing = True
-
-    def gradient_checkpointing_disable(self) -> None:
-        for module in self.modules():
-            if isinstance(module, (M2M100Encoder, M2M100Decoder)):
-                module.gradient_checkpointing = False
-
-    @property
-    def is_gradient_checkpointing(self) -> bool:
-        return any(getattr(m, "gradient_checkpointing", False) for m in self.modules())
-
-    def contiguous_parameters(self) -> None:
-        """Give every parameter plain row-major storage, in place (ties are kept).
-
-        Loading stores the tied output matrix column-major for faster CPU inference (see checkpoint.py);
-        training wrappers such as FSDP need contiguous parameters.
-        """
-        with torch.no_grad():
-            for p in self.parameters():
-                if not p.is_contiguous():
-                    p.data = p.data.contiguous()
-
-    def set_attn_implementation(self, impl: str) -> None:
-        check_attn_implementation(impl)
-        self.config._attn_implementation = impl
 
 
 def init_weights(model: nn.Module, std: float) -> None:
@@ -565,12 +537,17 @@ class M2M100Model(PreTrainedMixin, nn.Module):
         self.decoder = M2M100Decoder(config, self.shared)
         if self.shared.weight.device.type != "meta":  # weights built on meta are about to be loaded
             init_weights(self, config.init_std)
+        self._register_tied_state_hooks()
 
     def get_input_embeddings(self) -> ScaledEmbedding:
         return self.shared
 
     def set_input_embeddings(self, value: ScaledEmbedding) -> None:
         self.shared = self.encoder.embed_tokens = self.decoder.embed_tokens = value
+
+    def tie_weights(self) -> None:
+        # the encoder and decoder look tokens up in the one shared matrix
+        self.encoder.embed_tokens = self.decoder.embed_tokens = self.shared
 
     def get_encoder(self) -> M2M100Encoder:
         return self.encoder
@@ -594,12 +571,12 @@ class M2M100Model(PreTrainedMixin, nn.Module):
         return_dict: bool | None = None,
         **kwargs: Any,
     ) -> Seq2SeqModelOutput:
-        output_attentions = bool(output_attentions)
-        output_hidden_states = bool(output_hidden_states)
+        output_attentions, output_hidden_states, return_dict = self.encoder._flags(
+            output_attentions, output_hidden_states, return_dict)
         if encoder_outputs is None:
             encoder_outputs = self.encoder(
                 input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
-                output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True,
             )
         elif not isinstance(encoder_outputs, EncoderOutput):
             # a tuple (last_hidden_state, hidden_states?, attentions?) as transformers accepts
@@ -615,6 +592,7 @@ class M2M100Model(PreTrainedMixin, nn.Module):
             use_cache=use_cache,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
         out = Seq2SeqModelOutput(
             last_hidden_state=decoder_outputs.last_hidden_state,
@@ -626,7 +604,7 @@ class M2M100Model(PreTrainedMixin, nn.Module):
             encoder_hidden_states=encoder_outputs.hidden_states,
             encoder_attentions=encoder_outputs.attentions,
         )
-        return out if return_dict is not False else out.to_tuple()
+        return out if return_dict else out.to_tuple()
 
 
 class M2M100ForConditionalGeneration(PreTrainedMixin, nn.Module):
@@ -638,10 +616,12 @@ class M2M100ForConditionalGeneration(PreTrainedMixin, nn.Module):
         self.model = M2M100Model(config)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.tie_weights()
+        self._transposed_head: tuple | None = None  # (source weight, its version, W^T): see project_to_vocab
+        self._register_tied_state_hooks()
 
     def tie_weights(self) -> None:
-        if self.config.tie_word_embeddings:
-            self.lm_head.weight = self.model.shared.weight
+        self.model.tie_weights()
+        super().tie_weights()
 
     def get_encoder(self) -> M2M100Encoder:
         return self.model.encoder
@@ -658,6 +638,50 @@ class M2M100ForConditionalGeneration(PreTrainedMixin, nn.Module):
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    cache_transposed_head = True  # see project_to_vocab
+
+    def project_to_vocab(self, hidden: torch.Tensor) -> torch.Tensor:
+        """lm_head(hidden): (batch, time, d_model) -> logits (batch, time, vocab).
+
+        Inference on CPU (no gradient wanted) multiplies by a cached row-major copy of W^T: the projection,
+        the largest matmul of every decoding step, then runs on the faster non-transposed GEMM path (about
+        1.4x), with the same values. The copy costs vocab x d_model more memory (525 MB for m2m100_418M in
+        float32; prepack=True models have their own packed copy instead) and is rebuilt whenever the weight
+        changes: another tensor, another storage or an in-place edit (torch's version counter; edits through
+        `.data` bypass that counter, so a sample of entries is compared as well). Set
+        `model.cache_transposed_head = False` to trade that memory for the slower plain path.
+        """
+        head = self.lm_head
+        weight = getattr(head, "weight", None)
+        if (not self.cache_transposed_head or type(head) is not nn.Linear or head.bias is not None
+                or weight.device.type != "cpu"
+                or (torch.is_grad_enabled() and weight.requires_grad) or hidden.dtype != weight.dtype):
+            self._transposed_head = None
+            return head(hidden)
+        return torch.matmul(hidden, self._transposed_weight(weight))
+
+    def _transposed_weight(self, weight: torch.Tensor) -> torch.Tensor:
+        cached = self._transposed_head
+        if cached is not None:
+            source, version, transposed = cached
+            # `source` keeps the old storage alive, so an equal data_ptr really is the same storage
+            if (source.data_ptr() == weight.data_ptr() and version == weight._version
+                    and source.shape == weight.shape and source.stride() == weight.stride()
+                    and source.dtype == weight.dtype and _same_sample(weight, transposed)):
+                return transposed
+        self._transposed_head = None  # free the stale copy before building the new one
+        source = weight.detach()
+        transposed = source.t().contiguous()  # (d_model, vocab)
+        self._transposed_head = (source, weight._version, transposed)
+        return transposed
+
+    def clear_inference_cache(self) -> None:
+        """Drop the cached transposed output matrix (rebuilt on the next inference call)."""
+        self._transposed_head = None
 
     @property
     def generation_config(self):
@@ -686,8 +710,17 @@ class M2M100ForConditionalGeneration(PreTrainedMixin, nn.Module):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        chunked_loss: bool | ChunkedCrossEntropy = False,
         **kwargs: Any,
     ) -> Seq2SeqLMOutput:
+        """transformers' forward; `chunked_loss` (with `labels`) is ours, for training with less memory.
+
+        chunked_loss: False (default): `logits` (batch, tgt_len, vocab) and, with labels, their mean cross-entropy,
+        as transformers. True or a `ChunkedCrossEntropy` (label smoothing, "sum" reduction, chunk size): with
+        labels, `loss` is computed chunk by chunk over target tokens without the logits (m2m100.loss; same value
+        within float rounding), `logits` is None and `nll_loss` holds the unsmoothed loss. Without labels it
+        changes nothing.
+        """
         if labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
             decoder_input_ids = shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
         outputs = self.model(
@@ -695,14 +728,21 @@ class M2M100ForConditionalGeneration(PreTrainedMixin, nn.Module):
             decoder_attention_mask=decoder_attention_mask, encoder_outputs=encoder_outputs,
             past_key_values=past_key_values, inputs_embeds=inputs_embeds, decoder_inputs_embeds=decoder_inputs_embeds,
             use_cache=use_cache, output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+            return_dict=True,
         )
-        logits = self.lm_head(outputs.last_hidden_state)  # (batch, tgt_len, vocab)
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.to(logits.device).view(-1), ignore_index=-100)
+        logits = loss = nll_loss = None
+        if labels is not None and chunked_loss:
+            loss_fn = chunked_loss if isinstance(chunked_loss, ChunkedCrossEntropy) else ChunkedCrossEntropy()
+            loss, nll_loss = loss_fn(outputs.last_hidden_state, self.lm_head.weight, labels, self.lm_head.bias)
+        else:
+            logits = self.project_to_vocab(outputs.last_hidden_state)  # (batch, tgt_len, vocab)
+            if labels is not None:
+                loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.to(logits.device).view(-1),
+                                       ignore_index=-100)
         out = Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
+            nll_loss=nll_loss,
             past_key_values=outputs.past_key_values,
             decoder_hidden_states=outputs.decoder_hidden_states,
             decoder_attentions=outputs.decoder_attentions,
@@ -711,10 +751,46 @@ class M2M100ForConditionalGeneration(PreTrainedMixin, nn.Module):
             encoder_hidden_states=outputs.encoder_hidden_states,
             encoder_attentions=outputs.encoder_attentions,
         )
-        return out if return_dict is not False else out.to_tuple()
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        return out if return_dict else out.to_tuple()
+
+    def prepare_inputs_for_generation(self, decoder_input_ids: torch.Tensor, past_key_values=None,
+                                      attention_mask=None, encoder_outputs=None, **kwargs: Any) -> dict[str, Any]:
+        """forward() arguments for one decoding step (transformers' hook, used by wrappers such as PEFT):
+        with a cache only the tokens it has not seen are fed."""
+        if past_key_values is not None:
+            decoder_input_ids = decoder_input_ids[:, past_key_values.get_seq_length():]
+        return {"decoder_input_ids": decoder_input_ids, "past_key_values": past_key_values,
+                "attention_mask": attention_mask, "encoder_outputs": encoder_outputs,
+                "use_cache": kwargs.get("use_cache", past_key_values is not None)}
+
+    def _prepare_encoder_decoder_kwargs_for_generation(self, inputs_tensor: torch.Tensor, model_kwargs: dict[str, Any],
+                                                       model_input_name: str | None = None, generation_config=None):
+        """Run the encoder once and put its output in model_kwargs["encoder_outputs"] (transformers' hook)."""
+        name = model_input_name or "input_ids"
+        model_kwargs["encoder_outputs"] = self.get_encoder()(
+            **{name: inputs_tensor}, attention_mask=model_kwargs.get("attention_mask"), return_dict=True)
+        return model_kwargs
+
+    def compute_transition_scores(self, sequences, scores, beam_indices=None, normalize_logits: bool = False):
+        """Score of each generated token, (rows, steps) (see m2m100.generation.scores)."""
+        from .generation.scores import compute_transition_scores
+
+        return compute_transition_scores(sequences, scores, beam_indices, normalize_logits)
 
     def generate(self, *args: Any, **kwargs: Any) -> Any:
         """Translate: greedy, beam search or sampling (see m2m100.generation.generate)."""
         from .generation import generate
 
         return generate(self, *args, **kwargs)
+
+
+def _same_sample(weight: torch.Tensor, transposed: torch.Tensor, count: int = 64) -> bool:
+    """Whether a fixed spread of entries of `weight` (vocab, d) still equals the cached W^T (d, vocab)."""
+    rows, cols = weight.shape
+    if rows == 0 or cols == 0:
+        return True
+    r = torch.linspace(0, rows - 1, count).long()
+    c = torch.arange(count) % cols
+    with torch.no_grad():
+        return bool(torch.equal(weight.detach()[r, c], transposed[c, r]))

@@ -88,3 +88,4 @@ class Seq2SeqLMOutput(ModelOutput):
     encoder_last_hidden_state: torch.Tensor | None = None
     encoder_hidden_states: Tensors | None = None
     encoder_attentions: Tensors | None = None
+    nll_loss: torch.Tensor | None = None  # chunked loss only: the loss without label smoothing, same reduction

@@ -13,6 +13,7 @@ therefore keeps its own rows (the tied output projection gets a packed copy), `u
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -29,17 +30,40 @@ def can_prepack(device: torch.device, dtype: torch.dtype) -> bool:
     if not (hasattr(ops, "_reorder_linear_weight") and hasattr(ops, "_linear_pointwise")):
         return False
     if dtype == torch.bfloat16:
-        return bool(ops._is_mkldnn_bf16_supported())
+        return cpu_has_native_bf16()
     return dtype == torch.float32
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 matrix products natively on this CPU (AVX-512 BF16 or AMX).
+
+    Without them (AVX2-only CPUs such as many AMD EPYC cloud machines) torch still computes in bfloat16 by
+    converting to float32 inside each kernel: correct, but slower than float32 itself.
+    """
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def warn_if_emulated_bf16(device: torch.device, dtype: torch.dtype) -> None:
+    """Say so, once per load, when a CPU model is loaded in bfloat16 on a CPU that has to emulate it."""
+    if device.type == "cpu" and dtype == torch.bfloat16 and not cpu_has_native_bf16():
+        warnings.warn(
+            "this CPU has no bfloat16 instructions (AVX-512 BF16 or AMX): bfloat16 is emulated and runs slower than "
+            "float32; it still halves the memory. For speed load in float32 (prepacked by default in the "
+            "Translator) or with quantize='int8'.", UserWarning, stacklevel=3)
 
 
 def check_prepack(device: torch.device, dtype: torch.dtype) -> None:
     """Raise ConfigError when prepack=True cannot be honoured."""
-    if not can_prepack(device, dtype):
+    if can_prepack(device, dtype):
+        return
+    if device.type == "cpu" and dtype == torch.bfloat16 and torch.backends.mkldnn.is_available():
         raise ConfigError(
-            f"prepack=True needs a CPU model in float32 or bfloat16 and a torch build with oneDNN "
-            f"(got device {device}, dtype {dtype}); load with prepack=False"
-        )
+            "prepack=True with bfloat16 needs a CPU with bfloat16 instructions (AVX-512 BF16 or AMX), which this "
+            "one lacks; load in float32 with prepack=True, or bfloat16 with prepack=False (emulated, slower)")
+    raise ConfigError(
+        f"prepack=True needs a CPU model in float32 or bfloat16 and a torch build with oneDNN "
+        f"(got device {device}, dtype {dtype}); load with prepack=False"
+    )
 
 
 class PackedLinear(nn.Module):

@@ -39,6 +39,17 @@ from typing import Any
 
 from .errors import GenerationError, InputTooLongError, LanguageError
 from .generation.config import check_option
+from .guards import (
+    Candidate,
+    GuardConfig,
+    PieceReport,
+    TextDetails,
+    check_piece,
+    guard_pieces,
+    resolve_guards,
+    score_sequences,
+    summarize,
+)
 
 DEFAULT_MODEL = "facebook/m2m100_418M"
 MODEL_ENV = "M2M100_MODEL"
@@ -104,7 +115,9 @@ _CLOSERS = "\"'”’»›)\\]}）」』】〕〉》"
 _HARD_TERMINATORS = "。！？．｡‼⁇⁈⁉।॥؟۔።፧፨։။។៕།"
 _HARD = re.compile(f"[{_HARD_TERMINATORS}]+[{re.escape(_CLOSERS)}]*")
 # Latin-style terminators need whitespace after them and a following word that does not start in lowercase.
-_SOFT = re.compile(f"[.!?…]+[{re.escape(_CLOSERS)}]*(?=\\s)")
+# The lookbehind starts a match only at the first terminator of a run and the possessive quantifiers never
+# backtrack, so a run of a million dots costs one pass, not a quadratic number of retries.
+_SOFT = re.compile(f"(?<![.!?…])[.!?…]++[{re.escape(_CLOSERS)}]*+(?=\\s)")
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st vs etc e.g i.e cf no nr fig figs vol pp ca approx dept inc ltd co corp jan feb mar apr "
     "jun jul aug sep sept oct nov dec gen col lt sgt capt rev hon u.s a.m p.m bzw usw z.b d.h s.a sr.a sra srta av "
@@ -124,7 +137,9 @@ def split_lines(text: str) -> list[tuple[str, str]]:
 def split_sentences(text: str, language: str | None = None) -> list[tuple[str, str]]:
     """(sentence, following whitespace) pairs that concatenate back to `text` exactly (text has no line breaks).
 
-    Leading whitespace of `text`, if any, is returned as a first pair with an empty sentence.
+    Leading whitespace of `text`, if any, is returned as a first pair with an empty sentence. Cost is linear
+    in len(text): pysbd only ever sees windows of at most _PYSBD_WINDOW characters cut at the regex
+    splitter's boundaries, and lines longer than _PYSBD_MAX_CHARS use the regex splitter alone.
     """
     stripped = text.strip()
     lead = text[: len(text) - len(text.lstrip())]
@@ -133,19 +148,41 @@ def split_sentences(text: str, language: str | None = None) -> list[tuple[str, s
         return out + ([] if lead else [("", text)]) if text else out
     tail = text[len(lead) + len(stripped):]
     # Fast path: no terminator before the end of the text means one sentence.
-    if not _MAYBE_MULTI.search(stripped[:-1]):
+    if not _MAYBE_MULTI.search(stripped, 0, len(stripped) - 1):
         return out + [(stripped, tail)]
-    spans = None
-    if language in PYSBD_LANGUAGES:
-        spans = _pysbd_spans(stripped, language)
-        if spans is not None:
-            spans = _hard_splits(stripped, spans)  # CJK/Indic/... terminators end sentences in any language
-    if spans is None:
-        spans = _regex_spans(stripped)
+    spans = _regex_spans(stripped)
+    if language in PYSBD_LANGUAGES and len(stripped) <= _PYSBD_MAX_CHARS:
+        spans = _pysbd_windows(stripped, language, spans)
     for i, (start, end) in enumerate(spans):
         next_start = spans[i + 1][0] if i + 1 < len(spans) else len(stripped)
         out.append((stripped[start:end], stripped[end:next_start] if i + 1 < len(spans) else tail))
     return out
+
+
+# pysbd costs ~20 us per character and grows faster than linearly on long input: it sees windows of at most
+# _PYSBD_WINDOW characters (cut where the regex splitter cuts), and only on lines up to _PYSBD_MAX_CHARS.
+_PYSBD_WINDOW = 2000
+_PYSBD_MAX_CHARS = 50_000
+
+
+def _pysbd_windows(text: str, language: str, regex_spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sentence spans from pysbd run on windows of consecutive regex sentences; a regex sentence longer than a
+    window, or a window pysbd misbehaves on, keeps the regex spans."""
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(regex_spans):
+        j = i + 1
+        while j < len(regex_spans) and regex_spans[j][1] - regex_spans[i][0] <= _PYSBD_WINDOW:
+            j += 1
+        start, end = regex_spans[i][0], regex_spans[j - 1][1]
+        found = _pysbd_spans(text[start:end], language) if end - start <= _PYSBD_WINDOW else None
+        if found is None:
+            spans.extend(regex_spans[i:j])
+        else:
+            # CJK/Indic/... terminators end sentences in any language
+            spans.extend((start + a, start + b) for a, b in _hard_splits(text[start:end], found))
+        i = j
+    return spans
 
 
 def _pysbd_spans(text: str, language: str) -> list[tuple[int, int]] | None:
@@ -187,30 +224,41 @@ def _hard_cuts(text: str) -> list[int]:
 
 
 def _hard_splits(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`spans` further cut after hard terminators inside them (linear: cuts are visited in order)."""
     out: list[tuple[int, int]] = []
     cuts = _hard_cuts(text)
+    k = 0
     for start, end in spans:
-        inner = [c for c in cuts if start < c < end]
-        for cut in inner:
-            piece = text[start:cut]
-            if piece.strip() and text[cut:end].strip():
+        while k < len(cuts) and cuts[k] <= start:
+            k += 1
+        while k < len(cuts) and cuts[k] < end:
+            cut = cuts[k]
+            k += 1
+            if cut > start and _NON_SPACE.search(text, start, cut) and _NON_SPACE.search(text, cut, end):
                 out.append((start, cut))
-                rest = text[cut:end]
-                start = cut + len(rest) - len(rest.lstrip())
+                start = _NON_SPACE.search(text, cut, end).start()
         out.append((start, end))
     return out
 
 
+_NON_SPACE = re.compile(r"\S")
+_NEXT_CHAR = re.compile(r"\s*(\S?)")
+_LAST_WORD = re.compile(r"(\S+)$")
+# Abbreviations are short: the word before a terminator is looked for in this many characters only.
+_WORD_LOOKBACK = 64
+
+
 def _regex_spans(text: str) -> list[tuple[int, int]]:
     """Script-aware punctuation splitting: CJK/Indic/Arabic/Ethiopic/... terminators split anywhere, Latin-style
-    ones before whitespace followed by a word that does not start in lowercase and is not an abbreviation."""
+    ones before whitespace followed by a word that does not start in lowercase and is not an abbreviation.
+    Linear in len(text): each check looks at a bounded neighbourhood of the terminator."""
     cuts = _hard_cuts(text)
     for match in _SOFT.finditer(text):
         end = match.end()
-        rest = text[end:].lstrip()
-        if not rest or rest[0].islower():
+        following = _NEXT_CHAR.match(text, end).group(1)
+        if not following or following.islower():
             continue
-        word = re.search(r"(\S+)$", text[: match.start()])
+        word = _LAST_WORD.search(text[max(0, match.start() - _WORD_LOOKBACK): match.start()])
         word = word.group(1).lower().lstrip("(\"'“‘«") if word else ""
         if text[match.start()] == "." and (word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())):
             continue
@@ -220,14 +268,13 @@ def _regex_spans(text: str) -> list[tuple[int, int]]:
     for cut in sorted(set(cuts)):
         if cut >= len(text):
             break
-        piece = text[start:cut]
-        if piece.strip():
-            s = start + len(piece) - len(piece.lstrip())
-            spans.append((s, cut))
+        first = _NON_SPACE.search(text, start, cut)
+        if first:
+            spans.append((first.start(), cut))
             start = cut
-    last = text[start:]
-    if last.strip():
-        spans.append((start + len(last) - len(last.lstrip()), len(text)))
+    first = _NON_SPACE.search(text, start)
+    if first:
+        spans.append((first.start(), len(text)))
     return spans
 
 
@@ -275,11 +322,16 @@ class Splitter:
     could be too long.
     """
 
-    def __init__(self, max_tokens: int, count: Callable[[str, str], int], split_sentences: bool = True):
+    def __init__(self, max_tokens: int, count: Callable[[str, str], int], split_sentences: bool = True,
+                 count_many: Callable[[list[str], str], list[int]] | None = None):
+        """`count_many(texts, language)`, optional: `count` of many texts in one call (a batched tokenizer),
+        used for the words of long sentences; its counts only guide packing, each piece is checked with
+        `count`."""
         if max_tokens < 4:
             raise ValueError(f"max_tokens must be at least 4, got {max_tokens}")
         self.max_tokens = max_tokens
         self.count = count
+        self.count_many = count_many
         self.sentences = split_sentences
 
     def split(self, text: str, language: str) -> SplitText:
@@ -340,9 +392,16 @@ class Splitter:
         """(text, following whitespace, content tokens) per word; words too long are cut further."""
         budget = self.max_tokens - 2
         units: list[tuple[str, str, int]] = []
-        for match in re.finditer(r"(\S+)(\s*)", sentence):
-            word, space = match.group(1), match.group(2)
-            n = self._content(word, language)
+        matches = [(m.group(1), m.group(2)) for m in re.finditer(r"(\S+)(\s*)", sentence)]
+        known: dict[str, int] = {}  # words repeat: each distinct word is tokenised once
+        if self.count_many is not None:  # one batched call instead of one per word
+            distinct = list(dict.fromkeys(word for word, _ in matches))
+            counts = self.count_many([clean_for_model(w) for w in distinct], language)
+            known = {w: n - 2 for w, n in zip(distinct, counts)}
+        for word, space in matches:
+            n = known.get(word)
+            if n is None:
+                n = known[word] = self._content(word, language)
             if n <= budget:
                 units.append((word, space, n))
                 continue
@@ -352,32 +411,33 @@ class Splitter:
         return units
 
     def _cut_word(self, word: str, language: str) -> list[str]:
-        """A space-less run (CJK text, a long URL) cut after clause punctuation, else between characters."""
+        """A space-less run (CJK text, a long URL) cut after clause punctuation, else between characters.
+
+        Linear in len(word) up to a log factor: each piece is found by a galloping search from its start, so
+        the text tokenised per piece is a small multiple of the piece itself.
+        """
         budget = self.max_tokens - 2
         clauses = [c for c in re.split(r"(?<=[，、；：,;:·‧])", word) if c]
         out: list[str] = []
         for clause in clauses:
-            while clause:
-                if self._content(clause, language) <= budget:
-                    out.append(clause)
-                    break
-                # Longest prefix that fits (binary search), never cutting before a combining mark.
-                lo, hi = 1, len(clause)
-                while lo < hi:
-                    mid = (lo + hi + 1) // 2
-                    if self._content(clause[:mid], language) <= budget:
-                        lo = mid
-                    else:
-                        hi = mid - 1
-                cut = lo
-                while cut > 1 and unicodedata.category(clause[cut])[0] == "M":
-                    cut -= 1
-                if self._content(clause[:cut], language) > budget:
+            start = 0
+            while start < len(clause):
+                cut = start + self._longest_fit(clause, start, language)
+                if cut < len(clause):
+                    # Never cut before a combining mark, but look back only a bounded distance: a letter
+                    # followed by thousands of marks has to be cut inside its cluster.
+                    back = cut
+                    while (back > start + 1 and cut - back < _MAX_CLUSTER
+                           and unicodedata.category(clause[back])[0] == "M"):
+                        back -= 1
+                    if unicodedata.category(clause[back])[0] != "M":
+                        cut = back
+                if self._content(clause[start:cut], language) > budget:
                     raise InputTooLongError(
-                        f"cannot split {clause[:20]!r} into pieces of at most {self.max_tokens} tokens"
+                        f"cannot split {clause[start:start + 20]!r} into pieces of at most {self.max_tokens} tokens"
                     )
-                out.append(clause[:cut])
-                clause = clause[cut:]
+                out.append(clause[start:cut])
+                start = cut
         # Re-merge small neighbours so that pieces are not needlessly short.
         merged: list[str] = []
         for chunk in out:
@@ -387,13 +447,43 @@ class Splitter:
                 merged.append(chunk)
         return merged
 
+    def _longest_fit(self, text: str, start: int, language: str) -> int:
+        """The most characters of text[start:] (at least one) whose content fits the budget."""
+        budget = self.max_tokens - 2
+        rest = len(text) - start
+        good, step = 0, max(1, budget // 2)
+        bad = rest + 1
+        # Gallop: double the length while it fits.
+        while True:
+            probe = min(rest, good + step)
+            if self._content(text[start:start + probe], language) <= budget:
+                good = probe
+                if probe == rest:
+                    return rest
+                step *= 2
+            else:
+                bad = probe
+                break
+        # Binary search between the last length that fit and the first that did not.
+        while bad - good > 1:
+            mid = (good + bad) // 2
+            if self._content(text[start:start + mid], language) <= budget:
+                good = mid
+            else:
+                bad = mid
+        return max(1, good)
+
     def _pack(self, units: list[tuple[str, str, int]], language: str) -> list[tuple[str, str]]:
         """Group units into balanced pieces within the limit, preferring cuts after clause punctuation."""
         budget = self.max_tokens - 2
         groups: list[list[tuple[str, str, int]]] = []
+        # suffix[i]: tokens of units[i:] (a running sum, so packing stays linear in the number of units)
+        suffix = [0] * (len(units) + 1)
+        for k in range(len(units) - 1, -1, -1):
+            suffix[k] = suffix[k + 1] + units[k][2]
         i = 0
         while i < len(units):
-            remaining = sum(n for _, _, n in units[i:])
+            remaining = suffix[i]
             k = max(1, math.ceil(remaining / budget))
             target = remaining / k
             group: list[tuple[str, str, int]] = []
@@ -420,6 +510,10 @@ class Splitter:
         return [(_join(group), group[-1][1]) for group in groups]
 
 
+# A grapheme cluster longer than this many combining marks may be cut inside (see Splitter._cut_word).
+_MAX_CLUSTER = 32
+
+
 def _join(units: list[tuple[str, str, int]]) -> str:
     return "".join(text + space for text, space, _ in units[:-1]) + units[-1][0]
 
@@ -433,6 +527,10 @@ class Translator:
     Thread-safe: model calls are serialised by a lock; splitting may run beside them in other threads.
     """
 
+    # Most new tokens per piece whatever the options or the length policy say (None: the position limit).
+    # Servers set it so that their --max-new-tokens also caps requests that do not give one.
+    max_new_tokens_cap: int | None = None
+
     def __init__(
         self,
         model: Any,
@@ -444,6 +542,7 @@ class Translator:
         split_sentences: bool = True,
         progress: bool | None = None,
         name: str | None = None,
+        guards: bool | GuardConfig | None = None,
     ):
         for label, value in (("max_batch_tokens", max_batch_tokens), ("max_batch_size", max_batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -454,16 +553,20 @@ class Translator:
         self.max_batch_tokens = max_batch_tokens
         self.max_batch_size = max_batch_size
         self.progress = progress
+        # quality guards (m2m100.guards): None = on unless $M2M100_GUARDS=0; self.guards is None when off
+        self.guards = resolve_guards(guards)
         limit = int(model.config.max_position_embeddings)
         if max_input_tokens is not None:
             if isinstance(max_input_tokens, bool) or not isinstance(max_input_tokens, int) or not 4 <= max_input_tokens:
                 raise ValueError(f"max_input_tokens must be an integer >= 4, got {max_input_tokens!r}")
             limit = min(limit, max_input_tokens)
         self.max_positions = int(model.config.max_position_embeddings)
-        self.splitter = Splitter(limit, self.count_tokens, split_sentences=split_sentences)
+        self.splitter = Splitter(limit, self.count_tokens, split_sentences=split_sentences,
+                                 count_many=self._count_many)
         self._lock = threading.RLock()  # one generation at a time
         self._tokenizer_lock = threading.Lock()  # the tokenizer's src_lang is shared state
         self._codes = _language_codes(tokenizer)
+        _check_vocabulary(model, tokenizer)
 
     # -- construction --------------------------------------------------------------------------------
     @classmethod
@@ -485,6 +588,7 @@ class Translator:
         cache_dir: str | os.PathLike | None = None,
         token: str | bool | None = None,
         local_files_only: bool = False,
+        guards: bool | GuardConfig | None = None,
     ) -> "Translator":
         """Load model and tokenizer from a local checkpoint directory or a hub id (default: `default_model()`).
 
@@ -493,7 +597,7 @@ class Translator:
         packs CPU float32/bfloat16 weights for fast inference (exact; needs oneDNN), False keeps plain weights.
         """
         from .model import M2M100ForConditionalGeneration
-        from .tokenizer import M2M100Tokenizer
+        from .auto import AutoTokenizer
 
         name = os.fspath(path_or_hub_id) if path_or_hub_id is not None else default_model()
         hub = dict(revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only)
@@ -503,19 +607,22 @@ class Translator:
         if quantize is not None:
             kwargs["quantize"] = quantize
         kwargs["prepack"] = prepack
-        tokenizer = M2M100Tokenizer.from_pretrained(name, **hub)
+        tokenizer = AutoTokenizer.from_pretrained(name, **hub)  # M2M100 or NLLB, as tokenizer_config.json says
         model = M2M100ForConditionalGeneration.from_pretrained(name, **kwargs)
         return cls(
             model, tokenizer, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
             max_input_tokens=max_input_tokens, split_sentences=split_sentences, progress=progress, name=name,
+            guards=guards,
         )
 
     # -- languages -----------------------------------------------------------------------------------
     def languages(self) -> list[tuple[str, str]]:
         """(code, English name) of every language the model translates, in model order."""
         from .languages import LANGUAGE_NAMES
+        from .languages_nllb import NLLB_LANGUAGE_NAMES
 
-        return [(code, LANGUAGE_NAMES.get(code, code).split(";")[0].strip()) for code in self._codes]
+        names = {**{c: n.split(";")[0].strip() for c, n in LANGUAGE_NAMES.items()}, **NLLB_LANGUAGE_NAMES}
+        return [(code, names.get(code, code)) for code in self._codes]
 
     def normalize_language(self, value: Any, what: str = "language") -> str:
         from .languages import normalize_language
@@ -524,6 +631,34 @@ class Translator:
             return normalize_language(value, self._codes)
         except LanguageError as exc:
             raise LanguageError(f"{what}: {exc}") from None
+
+    def detect(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """Language of each text: N texts -> N `(code, confidence)` pairs, `code` one of this model's languages,
+        `confidence` in [0, 1] (low means unsure). Does not use the model; see `m2m100.detect.detect_languages`.
+        Raises TypeError for a non-str item."""
+        return [candidates[0] for candidates in self.detect_candidates(texts, 1)]
+
+    def detect_candidates(self, texts: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        """Up to k `(code, confidence)` candidates per text, best first, among this model's languages.
+        Raises TypeError for a non-str item, ValueError for k outside 1..100."""
+        from .detect import M2M100_CODES, detect_languages
+
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(M2M100_CODES):
+            raise ValueError(f"k must be an integer between 1 and {len(M2M100_CODES)}, got {k!r}")
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of str, got a single str; wrap it in a list")
+        from .languages import to_code_set
+
+        ranked = detect_languages(list(texts), k=len(M2M100_CODES))
+        # The detector speaks M2M100 codes: map them to this model's (NLLB: "fr" -> "fra_Latn"). A model with
+        # fewer languages (wmt21) gets the best candidates it can translate; English stands in with
+        # confidence 0 when none is left.
+        mapped = getattr(self, "_detected_codes", None)
+        if mapped is None:  # computed once: a detector code -> this model's code (or None)
+            mapped = self._detected_codes = {code: to_code_set(code, self._codes) for code in M2M100_CODES}
+        english = mapped.get("en")
+        fallback = (english if english is not None else self._codes[0], 0.0)
+        return [[(mapped[c], p) for c, p in cands if mapped.get(c) is not None][:k] or [fallback] for cands in ranked]
 
     @property
     def max_input_tokens(self) -> int:
@@ -538,11 +673,18 @@ class Translator:
         target: str | Sequence[str],
         *,
         progress: bool | None = None,
+        guards: bool | GuardConfig | None = None,
+        return_details: bool = False,
         **generation_options: Any,
-    ) -> str | list[str]:
+    ) -> str | list[str] | TextDetails | list[TextDetails]:
         """Translate a string (-> a string) or a list of strings (-> a list of the same length, same order).
 
-        source/target: a language code or name, or a list with one per text. Generation options (num_beams,
+        guards: None uses the Translator's setting (on by default), False turns the quality guards off for this
+        call, True or a GuardConfig turns them on (see m2m100.guards). return_details: a TextDetails per text
+        instead of a string (translation, flags, retries, model score per token).
+
+        source/target: a language code or name, or a list with one per text; source "auto" detects the
+        language of each text (`detect`), also as an item of a source list. Generation options (num_beams,
         max_new_tokens, ...) override the checkpoint's defaults. Raises TypeError for non-str texts,
         LanguageError for unknown languages, GenerationError for invalid options.
         """
@@ -557,7 +699,7 @@ class Translator:
             raise TypeError(f"texts must be str or a list of str, got {type(texts).__name__}")
         for i, text in enumerate(items):
             _check_text(text, "text" if single else f"texts[{i}]")
-        sources = self._languages(source, len(items), "source")
+        sources = self._sources(source, items)
         targets = self._languages(target, len(items), "target")
         options = self.check_generation_options(generation_options)
 
@@ -574,15 +716,22 @@ class Translator:
             pieces.extend(split.pieces)
             piece_sources.extend([src] * len(split.pieces))
             piece_targets.extend([tgt] * len(split.pieces))
-        translated = self.translate_pieces(pieces, piece_sources, piece_targets, progress=progress, **options) if pieces else []
-        results: list[str] = []
+        translated: list[Any] = self.translate_pieces(
+            pieces, piece_sources, piece_targets, progress=progress, guards=guards, return_details=return_details,
+            **options,
+        ) if pieces else []
+        results: list[Any] = []
         offset = 0
         for text, split, tgt in zip(items, splits, targets):
             if split is None:
-                results.append(text)
+                results.append(TextDetails(text) if return_details else text)
                 continue
             n = len(split.pieces)
-            results.append(split.reassemble(translated[offset:offset + n], tgt))
+            mine = translated[offset:offset + n]
+            if return_details:
+                results.append(summarize(split.reassemble([r.text for r in mine], tgt), mine))
+            else:
+                results.append(split.reassemble(mine, tgt))
             offset += n
         return results[0] if single else results
 
@@ -605,14 +754,18 @@ class Translator:
         target: str | Sequence[str],
         *,
         progress: bool | None = None,
+        guards: bool | GuardConfig | None = None,
+        return_details: bool = False,
         **generation_options: Any,
-    ) -> list[str]:
+    ) -> list[str] | list[PieceReport]:
         """Translate pieces that already fit the model (from `split`), one result per piece, in order.
 
         Pieces are de-duplicated, sorted by length and packed into batches by `max_batch_tokens`; one batch may
         mix languages. A piece longer than the limit raises InputTooLongError (never truncated). Pieces without
-        letters, and pieces whose source equals their target, come back unchanged.
+        letters, and pieces whose source equals their target, come back unchanged. guards/return_details as in
+        `translate` (details: a PieceReport per piece; its `.text` is the translation).
         """
+        config = self.guards if guards is None else resolve_guards(guards)  # None here: the Translator's
         pieces = [_check_text(p, f"pieces[{i}]") for i, p in enumerate(pieces)]
         sources = self._languages(source, len(pieces), "source")
         targets = self._languages(target, len(pieces), "target")
@@ -634,13 +787,99 @@ class Translator:
             unique[key] = len(jobs)
             jobs.append(key)
             owners.append([i])
+        if return_details:
+            results = [PieceReport(text=r) if r is not None else None for r in results]  # type: ignore[misc]
         if jobs:
             with self._lock:
-                outputs = self._run(jobs, options, progress)
+                if config is None and not return_details:
+                    outputs: list[Any] = self._run(jobs, options, progress)
+                else:
+                    outputs = self._guarded(jobs, options, progress, config, return_details)
             for job, text in zip(owners, outputs):
                 for i in job:
                     results[i] = text
         return results  # type: ignore[return-value]
+
+    def _guarded(self, jobs: list[tuple[str, str, str]], options: dict[str, Any], progress: bool | None,
+                 config: GuardConfig | None, details: bool) -> list[Any]:
+        """_run with the quality guards (m2m100.guards.guard_pieces): strings, or PieceReports when `details`.
+        With guards off and details on, pieces are flagged and scored but never decoded again."""
+        import torch
+
+        tokenizer = self.tokenizer
+        eos, pad = int(tokenizer.eos_token_id), int(tokenizer.pad_token_id)
+        unk = getattr(tokenizer, "unk_token_id", None)
+        active = config if config is not None else GuardConfig(max_retries=0)
+
+        def generate(batch: list[tuple[str, str, str]], settings: dict[str, Any], seed: int | None) -> list[Candidate]:
+            if seed is None:
+                rows = self._run(batch, settings, False, with_ids=True)
+            else:
+                devices = [self.model.device] if getattr(self.model.device, "type", "cpu") == "cuda" else []
+                with torch.random.fork_rng(devices=devices):  # the caller's random state is left alone
+                    torch.manual_seed(seed)
+                    rows = self._run(batch, settings, False, with_ids=True)
+            return [Candidate.make(text, src, out, eos) for text, src, out in rows]
+
+        def word_has_unk(word: str) -> bool:
+            return unk is not None and unk in tokenizer.convert_tokens_to_ids(tokenizer.tokenize(word))
+
+        def check(candidate: Candidate, job: tuple[str, str, str]) -> list[Any]:
+            return check_piece(candidate, job[0], job[1], job[2], active, eos_id=eos, unk_id=unk,
+                               word_has_unk=word_has_unk)
+
+        def score(candidates: list[Candidate]) -> list[float]:
+            return score_sequences(self.model, [(c.source_ids, c.output_ids) for c in candidates], pad, eos,
+                                   self.max_batch_tokens)
+
+        rows = self._run(jobs, options, progress, with_ids=True)
+        first = [Candidate.make(text, src, out, eos) for text, src, out in rows]
+        reports = guard_pieces(jobs, first, active, options, check=check, generate=generate, score=score,
+                               score_all=details)
+        return reports if details else [r.text for r in reports]
+
+    def translate_nbest(
+        self,
+        pieces: Sequence[str],
+        source: str | Sequence[str],
+        target: str | Sequence[str],
+        n: int,
+        *,
+        progress: bool | None = None,
+        **generation_options: Any,
+    ) -> list[list[str]]:
+        """The best `n` distinct translations of each piece (pieces that fit the model, as for
+        `translate_pieces`), best first: a list of 1 to n strings per piece, in order.
+
+        Beam search returns max(n, num_beams) hypotheses per piece (num_beams is raised to n when smaller);
+        hypotheses that decode to the same string count once, so fewer than n may come back. The first string is
+        what beam search with that many beams translates. Pieces without letters, or whose source equals their
+        target, give [piece]. Raises GenerationError for n not an integer in 1..64 or with do_sample.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 64:
+            raise GenerationError(f"n must be an integer from 1 to 64, got {n!r}")
+        pieces = [_check_text(p, f"pieces[{i}]") for i, p in enumerate(pieces)]
+        sources = self._languages(source, len(pieces), "source")
+        targets = self._languages(target, len(pieces), "target")
+        options = self.check_generation_options(generation_options)
+        if options.get("do_sample"):
+            raise GenerationError("n-best translations come from beam search: do_sample must be off")
+        beams = max(n, options.get("num_beams") or getattr(self._generation_config(), "num_beams", None) or 1)
+        options = {**options, "num_beams": beams, "num_return_sequences": beams}
+        results: list[list[str]] = [[piece] for piece in pieces]
+        jobs: dict[tuple[str, str, str], list[int]] = {}
+        for i, (piece, src, tgt) in enumerate(zip(pieces, sources, targets)):
+            cleaned = clean_for_model(piece)
+            if src != tgt and needs_translation(cleaned):
+                jobs.setdefault((cleaned, src, tgt), []).append(i)
+        if jobs:
+            with self._lock:
+                outputs = self._run(list(jobs), options, progress)
+            for owners, hypotheses in zip(jobs.values(), outputs):
+                distinct = list(dict.fromkeys(hypotheses))[:n]
+                for i in owners:
+                    results[i] = distinct
+        return results
 
     # -- generation options ----------------------------------------------------------------------------
     @staticmethod
@@ -673,6 +912,10 @@ class Translator:
     def _length_options(self, n_input: int, options: dict[str, Any]) -> dict[str, Any]:
         """max_new_tokens/max_length for a batch whose longest input has n_input tokens (see module docstring)."""
         cap = self.max_positions - 1  # the decoder sequence includes its start token
+        if self.max_new_tokens_cap is not None:
+            cap = max(1, min(cap, int(self.max_new_tokens_cap)))
+            if options.get("max_new_tokens") is None and options.get("max_length") is not None:
+                return {"max_length": min(options["max_length"], cap + 1)}
         if options.get("max_new_tokens") is not None:
             return {"max_new_tokens": min(options["max_new_tokens"], cap)}
         if options.get("max_length") is not None:
@@ -684,6 +927,20 @@ class Translator:
         return {"max_new_tokens": min(cap, 32 * math.ceil(want / 32))}
 
     # -- internals -----------------------------------------------------------------------------------
+    def _sources(self, value: Any, items: list[str]) -> list[str]:
+        """Source languages, with "auto" (alone or as list items) replaced by the detected language per text."""
+        per_text = value if isinstance(value, (list, tuple)) else [value] * len(items)
+        auto = [i for i, v in enumerate(per_text) if isinstance(v, str) and v.strip().lower() == "auto"]
+        if not auto or len(per_text) != len(items):  # no "auto", or a length mismatch _languages explains
+            return self._languages(value, len(items), "source")
+        detected = self.detect([items[i] for i in auto])
+        if isinstance(value, str):
+            return [code for code, _ in detected]
+        resolved = list(value)
+        for i, (code, _) in zip(auto, detected):
+            resolved[i] = code
+        return self._languages(resolved, len(items), "source")
+
     def _languages(self, value: Any, n: int, what: str) -> list[str]:
         if isinstance(value, str):
             return [self.normalize_language(value, what)] * n
@@ -711,6 +968,14 @@ class Translator:
         """
         return len(self.tokenizer.tokenize(clean_for_model(piece))) + 2
 
+    def _count_many(self, pieces: list[str], language: str | None = None) -> list[int]:
+        """count_tokens of many cleaned pieces with one batched sentencepiece call (the Splitter's word counts;
+        special-token text inside a word is not split out here, the Splitter re-checks every piece)."""
+        sp = getattr(self.tokenizer, "sp_model", None)
+        if sp is None or not pieces:
+            return [len(self.tokenizer.tokenize(p)) + 2 for p in pieces]
+        return [len(row) + 2 for row in sp.encode(list(pieces), out_type=int)]
+
     def _encode(self, texts: list[str], language: str) -> list[list[int]]:
         tokenizer = self.tokenizer
         with self._tokenizer_lock:
@@ -718,7 +983,9 @@ class Translator:
             ids = tokenizer(texts)["input_ids"]
         return [list(map(int, row)) for row in ids]
 
-    def _run(self, jobs: list[tuple[str, str, str]], options: dict[str, Any], progress: bool | None) -> list[str]:
+    def _run(self, jobs: list[tuple[str, str, str]], options: dict[str, Any], progress: bool | None,
+             with_ids: bool = False) -> list[Any]:
+        """Decoded strings per job, or (string, source ids, generated row) triples when `with_ids`."""
         import torch
 
         # Tokenize per source language.
@@ -762,7 +1029,7 @@ class Translator:
         show = progress if progress is not None else self.progress
         if show is None:
             show = len(batches) > 1 and _stderr_is_tty()
-        outputs: list[str] = [""] * len(jobs)
+        outputs: list[Any] = [""] * len(jobs)
         bar = _progress_bar(len(jobs), bool(show))
         device = self.model.device
         pad = self.tokenizer.pad_token_id
@@ -784,17 +1051,61 @@ class Translator:
                     )
                 sequences = getattr(generated, "sequences", generated)
                 texts = self.tokenizer.batch_decode(sequences, skip_special_tokens=True)
-                for j, text in zip(batch, texts):
-                    outputs[j] = text
+                k = len(texts) // len(batch)  # > 1: num_return_sequences hypotheses per row (translate_nbest)
+                for r, j in enumerate(batch):
+                    outputs[j] = texts[r] if k == 1 else texts[r * k:(r + 1) * k]
+                    if with_ids:
+                        outputs[j] = (outputs[j], ids[j], sequences[r].tolist())
                 bar.update(len(batch))
         finally:
             bar.close()
         return outputs
 
+    # -- documents (thin front doors to m2m100.documents) ----------------------------------------------
+    def translate_file(
+        self, path_in: str | os.PathLike, path_out: str | os.PathLike, source: str, target: str, *,
+        format: str | None = None, align: bool = True, progress: bool | None = None, **generation_options: Any,
+    ) -> Any:
+        """Translate a document file (.docx .pptx .xlsx .odt .odp .epub .html .md .txt .srt .vtt; .pdf -> .txt)
+        into `path_out`, written atomically; formatting, structure and protected parts kept. Returns the output
+        Path. Raises DocumentError (unsupported, corrupt, encrypted, over a size limit), LanguageError,
+        GenerationError. See m2m100.documents.translate_file."""
+        from .documents import translate_file
+
+        return translate_file(self, path_in, path_out, source, target, format=format, align=align,
+                              progress=progress, **generation_options)
+
+    def translate_html(
+        self, document: str, source: str, target: str, *, align: bool = True, **generation_options: Any,
+    ) -> str:
+        """An HTML string translated: markup byte for byte, inline tags placed on the aligned words, title/alt/
+        placeholder attributes translated, script/style/code/translate="no" untouched (m2m100.documents.html)."""
+        from .documents import translate_html
+
+        return translate_html(self, document, source, target, align=align, **generation_options)
+
 
 # =====================================================================================================
 # helpers
 # =====================================================================================================
+def _check_vocabulary(model: Any, tokenizer: Any) -> None:
+    """A model's embedding matrix may be larger than its tokenizer (hub NLLB-200: 256,206 rows for 256,204
+    tokens; spare rows are never produced by the tokenizer), never smaller: ids past the last row would fail in
+    the middle of a translation. Raises ConfigError naming both sizes."""
+    from .errors import ConfigError
+
+    rows = getattr(getattr(model, "config", None), "vocab_size", None)
+    try:
+        size = len(tokenizer)
+    except TypeError:
+        return
+    if isinstance(rows, int) and size > rows:
+        raise ConfigError(
+            f"the tokenizer has {size} tokens but the model's embedding matrix has only {rows} rows; "
+            "use the tokenizer saved with this model"
+        )
+
+
 def _language_codes(tokenizer: Any) -> list[str]:
     for attr in ("lang_code_to_id", "lang_code_to_token"):
         mapping = getattr(tokenizer, attr, None)

@@ -43,14 +43,16 @@ class ServerProcess:
     """One server subprocess; `url`, `client()`, `health()`, `stats()`, `log()`, `terminate()`."""
 
     def __init__(self, checkpoint: Path, args: list[str], log_path: Path, *, slow: bool = False,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, launcher: Path | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        launcher = [str(SLOW_LAUNCHER)] if slow else ["-m", "m2m100", "serve"]
+        launcher = [str(launcher)] if launcher else [str(SLOW_LAUNCHER)] if slow else ["-m", "m2m100", "serve"]
         self.cmd = [sys.executable, *launcher, "--model", str(checkpoint), "--host", "127.0.0.1",
                     "--port", str(self.port), *args]
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("M2M100_") or k == "M2M100_DATA"}
+        # M2M100_GUARDS passes (the root conftest turns the guards off for the parity tests; servers follow)
+        full_env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("M2M100_") or k in ("M2M100_DATA", "M2M100_GUARDS")}
         full_env.update({"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env or {})})
         self._log_file = open(log_path, "wb")
         self.proc = subprocess.Popen(self.cmd, stdout=self._log_file, stderr=subprocess.STDOUT, env=full_env)
@@ -119,9 +121,10 @@ def start_server(server_checkpoint, tmp_path_factory):
     started: list[ServerProcess] = []
     logs = tmp_path_factory.mktemp("server_logs")
 
-    def start(args: list[str] | None = None, *, slow: bool = False, env: dict[str, str] | None = None) -> ServerProcess:
+    def start(args: list[str] | None = None, *, slow: bool = False, env: dict[str, str] | None = None,
+              launcher: Path | None = None) -> ServerProcess:
         log = logs / f"server{len(started)}.log"
-        server = ServerProcess(server_checkpoint, list(args or []), log, slow=slow, env=env)
+        server = ServerProcess(server_checkpoint, list(args or []), log, slow=slow, env=env, launcher=launcher)
         started.append(server)
         return server
 

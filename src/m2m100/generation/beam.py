@@ -95,6 +95,10 @@ def beam_search(
         if do_sample:
             picked = sample_rows(torch.softmax(totals, dim=-1), k, items, n_items)
             top_score = torch.gather(totals, 1, picked)
+            # best first, as topk gives them: the later steps keep the first candidates that did not finish
+            # (transformers sorts the draws too since 5.24; 5.23 kept them in draw order)
+            top_score, order = top_score.sort(dim=-1, descending=True)
+            picked = picked.gather(-1, order)
         else:
             top_score, picked = torch.topk(totals, k)
         parent = picked // vocab  # (n, k) beam each candidate extends

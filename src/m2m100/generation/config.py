@@ -39,6 +39,9 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "num_return_sequences": 1,
     "output_scores": False,
     "output_logits": False,
+    "output_attentions": False,
+    "output_hidden_states": False,
+    "remove_invalid_values": False,
     "return_dict_in_generate": False,
     "prune_finished": True,
 }
@@ -50,9 +53,8 @@ UNSUPPORTED_OFF: dict[str, Any] = {
     "force_words_ids": None, "guidance_scale": 1.0, "sequence_bias": None, "typical_p": 1.0, "min_p": None,
     "top_h": None, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "encoder_repetition_penalty": 1.0,
     "encoder_no_repeat_ngram_size": 0, "suppress_tokens": None, "begin_suppress_tokens": None,
-    "exponential_decay_length_penalty": None, "renormalize_logits": False, "remove_invalid_values": False,
-    "watermarking_config": None, "stop_strings": None, "max_time": None, "output_attentions": False,
-    "output_hidden_states": False, "dola_layers": None, "prompt_lookup_num_tokens": None,
+    "exponential_decay_length_penalty": None, "renormalize_logits": False,
+    "watermarking_config": None, "stop_strings": None, "max_time": None, "dola_layers": None, "prompt_lookup_num_tokens": None,
     "assistant_early_exit": None, "token_healing": False, "use_mtp": False,
     # generate() arguments of transformers outside the config
     "streamer": None, "assistant_model": None, "prefix_allowed_tokens_fn": None, "stopping_criteria": None,
@@ -114,9 +116,11 @@ def check_option(name: str, value: Any) -> None:
         if value not in (True, False, "never") or not isinstance(value, (bool, str)):
             raise GenerationError(f"early_stopping must be True, False or 'never', got {value!r}")
     elif name in ("do_sample", "use_cache", "output_scores", "output_logits", "return_dict_in_generate",
-                  "prune_finished"):
+                  "prune_finished", "output_attentions", "output_hidden_states", "remove_invalid_values"):
         if not isinstance(value, bool):
             raise GenerationError(f"{name} must be True or False, got {value!r}")
+    elif name in ("pad_token_id", "eos_token_id") and _token_list(value) == [-1]:
+        return  # transformers' "no such token": never stop (eos), or -1 as the filler (pad)
     elif name in ("pad_token_id", "bos_token_id", "forced_eos_token_id", "eos_token_id"):
         _check_token_ids(name, value, allow_list=name in ("eos_token_id", "forced_eos_token_id"))
     elif name in ("forced_bos_token_id", "decoder_start_token_id"):
@@ -160,6 +164,9 @@ class GenerationConfig:
     # output
     output_scores: bool | None = None
     output_logits: bool | None = None
+    output_attentions: bool | None = None  # per step, per layer: decoder self- and cross-attention (and encoder's)
+    output_hidden_states: bool | None = None  # per step: embeddings + every layer's output (and the encoder's)
+    remove_invalid_values: bool | None = None  # NaN -> 0, +-inf -> largest finite, before the caller's processors
     return_dict_in_generate: bool | None = None
     # special tokens
     pad_token_id: int | None = None
@@ -203,7 +210,8 @@ class GenerationConfig:
         """Read generation_config.json from a local directory or a hub id; extra kwargs override its values."""
         from ..hub import resolve_file
 
-        hub = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "local_files_only") if k in kwargs}
+        hub = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "token", "local_files_only", "subfolder")
+               if k in kwargs}
         config = cls.from_json_file(resolve_file(name_or_path, config_file_name, **hub))
         unused = config.update(**kwargs)
         config.extra.update(unused)
@@ -219,16 +227,31 @@ class GenerationConfig:
                 data[name] = value
         defaults = model_config.generation_defaults() if hasattr(model_config, "generation_defaults") else {}
         data.update({k: v for k, v in defaults.items() if v is not None})
+        data["_from_model_config"] = True
         return cls.from_dict(data)
 
     # -- updating ------------------------------------------------------------------------------------
-    def update(self, **kwargs: Any) -> dict[str, Any]:
-        """Set the options among `kwargs`; return the others (like transformers' GenerationConfig.update)."""
+    def update(self, defaults_only: bool = False, **kwargs: Any) -> dict[str, Any]:
+        """Set the options among `kwargs` (with defaults_only, only those still unset); return the others
+        (like transformers' GenerationConfig.update)."""
         names = set(self.field_names())
         for key, value in kwargs.items():
-            if key in names:
+            if key in names and not (defaults_only and getattr(self, key) is not None):
                 setattr(self, key, value)
         return {k: v for k, v in kwargs.items() if k not in names}
+
+    def _get_default_generation_params(self) -> dict[str, Any]:
+        """transformers' fallbacks for unset options (what Seq2SeqTrainer fills in with update(defaults_only=True))."""
+        return {k: copy.deepcopy(v) for k, v in GLOBAL_DEFAULTS.items() if k != "prune_finished"}
+
+    @property
+    def _from_model_config(self) -> bool:
+        """Whether these defaults were derived from the model config (transformers writes it to the JSON)."""
+        return bool(self.extra.get("_from_model_config", False))
+
+    @_from_model_config.setter
+    def _from_model_config(self, value: bool) -> None:
+        self.extra["_from_model_config"] = bool(value)
 
     def fill_unset(self, values: dict[str, Any]) -> None:
         """Set the options that are still None from `values` (lower-priority defaults)."""

@@ -15,12 +15,17 @@ from ..cache import KVCache
 
 class DecoderState:
     def __init__(self, model, encoder_hidden: torch.Tensor, encoder_mask: torch.Tensor | None, use_cache: bool,
-                 capacity: int):
+                 capacity: int, output_attentions: bool = False, output_hidden_states: bool = False):
         self.decoder = model.model.decoder
-        self.lm_head = model.lm_head
+        self.project = model.project_to_vocab  # lm_head, with a cached inference layout (model.py)
         self.encoder_hidden = encoder_hidden  # (rows, src_len, d_model)
         self.encoder_mask = encoder_mask  # (rows, src_len) or None
         self.cache = KVCache(len(self.decoder.layers), capacity=capacity) if use_cache else None
+        # per step, what return_dict_in_generate reports (the caller keeps every row in the batch meanwhile)
+        self.output_attentions, self.output_hidden_states = output_attentions, output_hidden_states
+        self.self_attentions: list[tuple] = []  # per step, per layer: (rows, heads, new, past + new)
+        self.cross_attentions: list[tuple] = []  # per step, per layer: (rows, heads, new, src_len)
+        self.hidden_states: list[tuple] = []  # per step: embeddings + each layer, (rows, new, d_model)
 
     def logits(self, sequences: torch.Tensor, cur_len: int) -> torch.Tensor:
         """Next-token logits (rows, vocab) in float32, given the sequences so far (rows, >= cur_len)."""
@@ -28,15 +33,24 @@ class DecoderState:
             new = sequences[:, self.cache.get_seq_length() : cur_len]
         else:  # recompute the whole prefix, as transformers does without a cache
             new = sequences[:, :cur_len]
-        hidden = self.decoder(
+        out = self.decoder(
             input_ids=new,
             encoder_hidden_states=self.encoder_hidden,
             encoder_attention_mask=self.encoder_mask,
             past_key_values=self.cache,
             use_cache=self.cache is not None,
-        ).last_hidden_state
+            output_attentions=self.output_attentions,
+            output_hidden_states=self.output_hidden_states,
+            return_dict=True,
+        )
+        hidden = out.last_hidden_state
+        if self.output_attentions:
+            self.self_attentions.append(out.attentions)
+            self.cross_attentions.append(out.cross_attentions)
+        if self.output_hidden_states:
+            self.hidden_states.append(out.hidden_states)
         # The projection runs on every position the decoder saw (one per step with a cache), like the reference.
-        return self.lm_head(hidden)[:, -1].float()
+        return self.project(hidden)[:, -1].float()
 
     def keep(self, rows: torch.Tensor) -> None:
         """Continue with these rows only (finished ones leave the batch)."""
@@ -54,3 +68,17 @@ class DecoderState:
         if bool(moved.any()):
             dst = moved.nonzero().squeeze(1)
             self.cache.copy_rows(dst, parents.index_select(0, dst))
+
+
+def fill_transformers_cache(target, cache: KVCache) -> None:
+    """Copy our per-layer K/V into a caller's transformers EncoderDecoderCache (anything with
+    `self_attention_cache.update(k, v, layer)` and `cross_attention_cache.update(...)`), so that a cache passed
+    to generate() as past_key_values comes back filled, layer by layer, as transformers leaves it."""
+    length = cache.get_seq_length()
+    for layer in range(cache.num_layers):
+        if cache.self_k[layer] is not None:
+            target.self_attention_cache.update(cache.self_k[layer][:, :, :length], cache.self_v[layer][:, :, :length], layer)
+        if cache.cross_k[layer] is not None:
+            target.cross_attention_cache.update(cache.cross_k[layer], cache.cross_v[layer], layer)
+            if hasattr(target, "is_updated"):
+                target.is_updated[layer] = True

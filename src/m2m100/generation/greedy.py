@@ -11,7 +11,7 @@ from .processors import apply
 def finished_row_scores(rows: int, vocab: int, pad_token_id: int | None, like: torch.Tensor) -> torch.Tensor:
     """Score rows reported for sequences that already ended: -inf, except 0 for the padding they receive."""
     out = torch.full((rows, vocab), float("-inf"), dtype=like.dtype, device=like.device)
-    if pad_token_id is not None:
+    if pad_token_id is not None and pad_token_id >= 0:  # -1: transformers' "no padding token"
         out[:, pad_token_id] = 0.0
     return out
 

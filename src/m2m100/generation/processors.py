@@ -180,6 +180,14 @@ class UserProcessor:
         return self.fn(input_ids, scores)
 
 
+class RemoveInvalidValues:
+    """NaN scores become 0 and +-inf the largest finite values, so that sampling and top-k never see them."""
+
+    def __call__(self, input_ids, scores, rows):
+        finfo = torch.finfo(scores.dtype)
+        return torch.nan_to_num(scores, nan=0.0, posinf=finfo.max, neginf=finfo.min)
+
+
 def build_processors(
     gc,
     *,
@@ -192,7 +200,8 @@ def build_processors(
 ) -> list[Processor]:
     """The processors for a resolved GenerationConfig, in transformers' order (it matters for scores and ids).
 
-    repetition penalty, no-repeat n-gram, bad words, min length, forced BOS, forced EOS, the caller's own,
+    repetition penalty, no-repeat n-gram, bad words, min length, forced BOS, forced EOS, remove invalid values,
+    the caller's own,
     then for sampling only: temperature, top-k, top-p.
     """
     procs: list[Processor] = []
@@ -211,6 +220,8 @@ def build_processors(
     if gc.forced_eos_token_id is not None:
         forced_eos = gc.forced_eos_token_id
         procs.append(ForcedEOS(gc.max_length, [forced_eos] if isinstance(forced_eos, int) else list(forced_eos), device))
+    if gc.remove_invalid_values:
+        procs.append(RemoveInvalidValues())
     for fn in custom or ():  # the caller's, transformers-style: fn(input_ids, scores) -> scores
         procs.append(UserProcessor(fn))
     if gc.do_sample:

@@ -11,14 +11,16 @@ from ..errors import GenerationError
 from ..outputs import EncoderOutput
 from .beam import beam_search
 from .config import GLOBAL_DEFAULTS, UNSUPPORTED_OFF, GenerationConfig
-from .decoding import DecoderState
+from .decoding import DecoderState, fill_transformers_cache
 from .greedy import greedy_or_sample
+from .limits import check_generate_inputs
 from .outputs import GenerateBeamEncoderDecoderOutput, GenerateEncoderDecoderOutput
 from .processors import build_processors
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "encoder_outputs", "decoder_input_ids", "inputs_embeds")
+MODEL_INPUTS = ("input_ids", "attention_mask", "encoder_outputs", "decoder_input_ids", "inputs_embeds",
+                "past_key_values")
 # transformers arguments without effect on one process' result; accepted and ignored
-IGNORED = ("synced_gpus", "tokenizer")
+IGNORED = ("synced_gpus", "tokenizer", "labels")  # labels: Seq2SeqTrainer passes its batch whole
 
 
 def resolve_config(model, generation_config: GenerationConfig | None, kwargs: dict[str, Any]):
@@ -91,6 +93,13 @@ def _per_row(name: str, value: Any, batch: int, vocab: int, device) -> int | tor
     return torch.tensor(ids, dtype=torch.long, device=device)
 
 
+def _cache_length(cache: Any) -> int:
+    try:
+        return int(cache.get_seq_length())
+    except (AttributeError, TypeError) as exc:
+        raise GenerationError(f"past_key_values must be a cache object, got {type(cache).__name__}") from exc
+
+
 def _encoder_hidden(encoder_outputs: Any) -> torch.Tensor:
     if isinstance(encoder_outputs, EncoderOutput) or hasattr(encoder_outputs, "last_hidden_state"):
         return encoder_outputs.last_hidden_state
@@ -126,6 +135,7 @@ def generate(
             raise GenerationError("pass the source tokens either as `inputs` or as `input_ids`, not both")
         kwargs["input_ids"] = inputs
     gc, model_inputs, has_default_max_length = resolve_config(model, generation_config, kwargs)
+    check_generate_inputs(model, gc, model_inputs)  # typed errors before anything is allocated
     config = model.config
     vocab = config.vocab_size
     device = model.device
@@ -149,17 +159,28 @@ def generate(
     elif inputs_embeds is not None:
         batch = inputs_embeds.shape[0]
     else:
-        raise GenerationError("generate() needs input_ids (or inputs_embeds or encoder_outputs) for the encoder")
+        # no source at all: one row holding the BOS token, as transformers does
+        if gc.bos_token_id is None:
+            raise GenerationError("generate() without input_ids (or inputs_embeds or encoder_outputs) needs bos_token_id")
+        input_ids = torch.full((1, 1), gc.bos_token_id, dtype=torch.long, device=device)
+        batch = 1
     if attention_mask is not None and attention_mask.shape[0] != batch:
         raise GenerationError(f"attention_mask has {attention_mask.shape[0]} rows, the input has {batch}")
 
     # -- special tokens ---------------------------------------------------------------------------------
     eos_ids = _ids(gc.eos_token_id)
+    if eos_ids is not None:  # -1 is transformers' "no such token": never stop early
+        eos_ids = [i for i in eos_ids if i != -1] or None
+    pad_ids = None if gc.pad_token_id == -1 else _ids(gc.pad_token_id)
     for name, ids in (("eos_token_id", eos_ids), ("forced_eos_token_id", _ids(gc.forced_eos_token_id)),
-                      ("pad_token_id", _ids(gc.pad_token_id))):
+                      ("pad_token_id", pad_ids)):
         if ids is not None and any(not 0 <= i < vocab for i in ids):
             raise GenerationError(f"{name} must be token ids in [0, {vocab}), got {ids}")
-    pad_token_id = gc.pad_token_id if gc.pad_token_id is not None else (eos_ids[0] if eos_ids else None)
+    if gc.pad_token_id == -1:
+        gc.pad_token_id = None  # checked above: -1 only means "no padding token"
+        pad_token_id = -1
+    else:
+        pad_token_id = gc.pad_token_id if gc.pad_token_id is not None else (eos_ids[0] if eos_ids else None)
     start = gc.decoder_start_token_id if gc.decoder_start_token_id is not None else gc.bos_token_id
     if start is None:
         raise GenerationError("decoder_start_token_id (or bos_token_id) must be set for generation")
@@ -217,16 +238,27 @@ def generate(
         raise GenerationError(f"num_return_sequences must be in [1, num_beams={num_beams}], got {nrs}")
     expand = max(num_beams, nrs)
 
+    # what return_dict_in_generate reports besides the sequences; per-step tensors need every row in the batch
+    want_attentions = bool(gc.return_dict_in_generate and gc.output_attentions)
+    want_hidden = bool(gc.return_dict_in_generate and gc.output_hidden_states)
+    user_cache = model_inputs.get("past_key_values")
+    if user_cache is not None and _cache_length(user_cache) > 0:
+        raise GenerationError("past_key_values must be an empty cache: continuing from a filled one is not supported")
+    prune = gc.prune_finished and not (want_attentions or want_hidden or user_cache is not None)
+
     # -- run: the encoder once -----------------------------------------------------------------------------------
     if attention_mask is not None:
         attention_mask = attention_mask.to(device)
+    encoder_attentions = encoder_states = None
     if encoder_outputs is None:
         encoder = model.get_encoder()
-        if input_ids is not None:
-            encoder_hidden = encoder(input_ids=input_ids.to(device), attention_mask=attention_mask).last_hidden_state
-        else:
-            encoder_hidden = encoder(inputs_embeds=inputs_embeds.to(device),
-                                     attention_mask=attention_mask).last_hidden_state
+        source = {"input_ids": input_ids.to(device)} if input_ids is not None else {"inputs_embeds": inputs_embeds.to(device)}
+        encoded = encoder(**source, attention_mask=attention_mask, output_attentions=want_attentions,
+                          output_hidden_states=want_hidden, return_dict=True)
+        encoder_hidden, encoder_attentions, encoder_states = encoded.last_hidden_state, encoded.attentions, encoded.hidden_states
+    else:
+        encoder_attentions = getattr(encoder_outputs, "attentions", None) if want_attentions else None
+        encoder_states = getattr(encoder_outputs, "hidden_states", None) if want_hidden else None
     encoder_hidden = encoder_hidden.to(device)
     if expand > 1:
         encoder_hidden = encoder_hidden.repeat_interleave(expand, dim=0)
@@ -240,33 +272,53 @@ def generate(
     eos = torch.tensor(eos_ids, dtype=torch.long, device=device) if eos_ids else None
     # Self-attention buffers sized for a typical translation (twice the source); they double if outgrown.
     capacity = min(max_length, max(32, 2 * encoder_hidden.shape[1] + 16))
-    state = DecoderState(model, encoder_hidden, attention_mask, gc.use_cache, capacity=capacity)
+    state = DecoderState(model, encoder_hidden, attention_mask, gc.use_cache, capacity=capacity,
+                         output_attentions=want_attentions, output_hidden_states=want_hidden)
     want_scores = gc.return_dict_in_generate and gc.output_scores
     want_logits = gc.return_dict_in_generate and gc.output_logits
+
+    def extras() -> dict[str, Any]:
+        """The encoder/decoder attentions, hidden states and cache, in transformers' layout (per step, per layer)."""
+        cache = state.cache
+        if user_cache is not None and cache is not None:
+            fill_transformers_cache(user_cache, cache)
+            cache = user_cache
+        return dict(
+            encoder_attentions=encoder_attentions, encoder_hidden_states=encoder_states,
+            decoder_attentions=tuple(state.self_attentions) if want_attentions else None,
+            cross_attentions=tuple(state.cross_attentions) if want_attentions else None,
+            decoder_hidden_states=tuple(state.hidden_states) if want_hidden else None,
+            # with finished rows pruned, the cache no longer holds every row: not worth returning
+            past_key_values=None if prune else cache,
+        )
 
     if num_beams == 1:
         sequences = torch.full((prompt.shape[0], max_length), pad_token_id if pad_token_id is not None else 0,
                                dtype=torch.long, device=device)
         sequences[:, :prompt_len] = prompt
         sequences, scores, logits = greedy_or_sample(
-            state, sequences, prompt_len, max_length, procs, eos, pad_token_id, gc.do_sample, gc.prune_finished,
+            state, sequences, prompt_len, max_length, procs, eos, pad_token_id, gc.do_sample, prune,
             want_scores, want_logits,
         )
         if not gc.return_dict_in_generate:
+            if user_cache is not None and state.cache is not None:
+                fill_transformers_cache(user_cache, state.cache)
             return sequences
         return GenerateEncoderDecoderOutput(
             sequences=sequences, scores=tuple(scores) if want_scores else None,
-            logits=tuple(logits) if want_logits else None,
+            logits=tuple(logits) if want_logits else None, **extras(),
         )
 
     sequences, seq_scores, beam_indices, scores, logits = beam_search(
         state, prompt, num_beams, max_length, procs, eos, pad_token_id, gc.length_penalty, gc.early_stopping, nrs,
-        gc.do_sample, gc.prune_finished, want_scores, want_logits,
+        gc.do_sample, prune, want_scores, want_logits,
     )
     if not gc.return_dict_in_generate:
+        if user_cache is not None and state.cache is not None:
+            fill_transformers_cache(user_cache, state.cache)
         return sequences
     return GenerateBeamEncoderDecoderOutput(
         sequences=sequences, sequences_scores=seq_scores if want_scores else None,
         scores=tuple(scores) if want_scores else None, logits=tuple(logits) if want_logits else None,
-        beam_indices=beam_indices,
+        beam_indices=beam_indices, **extras(),
     )

@@ -4,19 +4,26 @@ Nothing is loaded at import or at app creation: the lifespan starts a background
 Translator in the model worker thread, warms it up, then starts the batcher; until then /health answers 503
 and translation endpoints 503 with Retry-After.
 
-Endpoints (LibreTranslate-compatible first):
-    POST /translate       JSON or form: q (string or list), source, target, format, api_key
+Endpoints (LibreTranslate-compatible first; parameters from the query string, a form or JSON alike):
+    POST /translate       q (string or list), source (or "auto"), target, format, alternatives, api_key
+    POST /detect          q -> [{"confidence", "language"}], best first
     GET  /languages       [{"code", "name", "targets"}]
+    GET  /frontend/settings  LibreTranslate's shape, plus the limits the web page shows
+    POST /suggest         403, as a LibreTranslate with suggestions disabled
     GET  /health          200 {"status": "ok"} when loaded and warmed up, else 503
+    GET  /spec            the API spec (title "LibreTranslate", which clients look for)
     POST /v1/translate    native: per-item source/target, num_beams, max_new_tokens, per-item details
-    GET  /frontend/settings  limits the web page shows
     GET  /                the translation web page (static files under /static)
+    GET  /docs            Swagger UI from the packaged swagger-ui-bundle-v2 assets (no CDN)
     GET  /openapi.json    the OpenAPI spec
+Optional routers (OPTIONAL_ROUTERS, e.g. document translation) are included when their module is installed.
+Around everything: an access log line per request, CORS (settings.cors_origins), `//path` == `/path`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import math
@@ -26,15 +33,17 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 from .batching import Batcher, Worker
+from .codes import from_libre, to_libre
 from .engine import Engine
 from .errors import (
     ApiError,
@@ -43,7 +52,12 @@ from .errors import (
     install_error_handlers,
     unavailable,
 )
+from .middleware import AccessLog, CollapseSlashes
+from .params import read_params
+from .scheduler import make_batcher
 from .schemas import (
+    DetectedLanguage,
+    DetectRequest,
     ErrorResponse,
     FrontendSettings,
     Health,
@@ -53,16 +67,20 @@ from .schemas import (
     NativeTranslation,
     TranslateRequest,
     TranslateResponse,
-    coerce_form_numbers,
     limits_context,
 )
-from .settings import ServerSettings, load_api_keys
+from .settings import ServerSettings, load_api_keys, parse_origins
+from .streaming import translation_events
 
 log = logging.getLogger("m2m100.server")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 EXEMPT_WHILE_DRAINING = frozenset({"/health"})
 AUTO = "auto"
+DETECT_CANDIDATES = 3  # /detect answers the best 3, as LibreTranslate's detector does
+# Routers of other features, included when their module exists: module.build_router(state) -> APIRouter and
+# optionally module.SUPPORTED_FORMATS (file extensions, shown in /frontend/settings).
+OPTIONAL_ROUTERS = ("m2m100.server.files",)
 
 
 def default_translator_factory(settings: ServerSettings) -> Any:
@@ -157,6 +175,9 @@ class ServiceState:
         out.update(self.counters)
         if self.batcher is not None:
             out.update(self.batcher.stats.as_dict())
+            steps = getattr(self.batcher, "steps", None)  # continuous scheduler (server.scheduler)
+            if steps is not None:
+                out.update(running_batches=self.batcher.running_batches, decode_steps=steps.steps)
         return out
 
 
@@ -235,70 +256,8 @@ async def _send_json(send, status: int, message: str, headers: dict[str, str] | 
 
 
 # =====================================================================================================
-# Request bodies
+# Request parameters (params.read_params) and their validation
 # =====================================================================================================
-JSON_TYPES = ("application/json",)
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
-async def read_payload(request: Request, allow_form: bool = True) -> dict[str, Any]:
-    """The request's parameters as a dict, from JSON or a form; 400/415 with a clear message otherwise."""
-    content_type = request.headers.get("content-type", "")
-    mime = content_type.split(";", 1)[0].strip().lower()
-    body = await request.body()
-    if mime in JSON_TYPES or (mime.startswith("application/") and mime.endswith("+json")):
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise bad_request(f"request body is not valid UTF-8 (invalid byte at offset {exc.start})") from None
-        if not text.strip():
-            raise bad_request("request body is empty; send a JSON object")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise bad_request(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-        except RecursionError:
-            raise bad_request("invalid JSON: nested too deeply") from None
-        if not isinstance(data, dict):
-            kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null", int: "a number",
-                    float: "a number"}.get(type(data), type(data).__name__)
-            raise bad_request(f"JSON body must be an object with the request's parameters, got {kind}")
-        return data
-    if allow_form and mime == "application/x-www-form-urlencoded":
-        try:
-            text = body.decode("utf-8")
-            pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
-        except UnicodeDecodeError as exc:
-            raise bad_request(f"request body is not valid UTF-8 (invalid byte at offset {exc.start})") from None
-        except ValueError as exc:
-            raise bad_request(f"invalid form body: {exc}") from None
-        return coerce_form_numbers(_group_form(pairs))
-    if allow_form and mime == "multipart/form-data":
-        try:
-            form = await request.form()
-        except Exception as exc:  # malformed multipart
-            raise bad_request(f"invalid multipart form body: {exc}") from None
-        pairs = []
-        for key, value in form.multi_items():
-            if not isinstance(value, str):
-                raise bad_request(f"{key} must be a text field, not a file")
-            pairs.append((key, value))
-        return coerce_form_numbers(_group_form(pairs))
-    accepted = "application/json" + (", application/x-www-form-urlencoded or multipart/form-data" if allow_form else "")
-    got = f"got {mime!r}" if mime else "none was given"
-    raise ApiError(415, f"unsupported Content-Type: send {accepted} ({got})")
-
-
-def _group_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for key, value in pairs:
-        if key == "q" and key in data:  # repeated q: a list of texts
-            data[key] = (data[key] if isinstance(data[key], list) else [data[key]]) + [value]
-        else:
-            data[key] = value
-    return data
-
-
 def validate(model: type, data: dict[str, Any], settings: ServerSettings) -> Any:
     try:
         return model.model_validate(data, context=limits_context(settings))
@@ -316,6 +275,7 @@ def create_app(
     """The ASGI app. `translator_factory(settings)` builds the Translator (default: Translator.from_pretrained);
     it is called in a worker thread after startup, never at import or here."""
     settings = settings or ServerSettings.from_sources()
+    origins = parse_origins(settings.cors_origins)  # ValueError for a malformed list: a startup error
     state = ServiceState(settings, translator_factory or default_translator_factory)
 
     @asynccontextmanager
@@ -339,7 +299,7 @@ def create_app(
         version=_version(),
         description="LibreTranslate-compatible translation API over a from-scratch M2M100 model.",
         lifespan=lifespan,
-        docs_url=None,  # Swagger UI loads from a CDN; the spec is at /openapi.json
+        docs_url=None,  # /docs below serves Swagger UI from packaged assets instead of FastAPI's CDN links
         redoc_url=None,
     )
     app.state.service = state
@@ -359,6 +319,8 @@ def create_app(
         """200 once the model is loaded and warmed up; 503 while loading, after a load failure, or while draining."""
         if state.draining:
             status, error = "draining", "server is shutting down"
+        elif state.ready and _overloaded(state):
+            status, error = "overloaded", _overloaded(state)
         elif state.ready:
             status, error = "ok", None
         else:
@@ -374,69 +336,170 @@ def create_app(
         """Languages the model translates, each with the codes it translates into."""
         engine = _require_ready(state)
         codes = engine.codes
-        return [{"code": code, "name": name, "targets": codes} for code, name in engine.languages()]
+        return [{"code": to_libre(code), "name": name, "targets": [to_libre(c) for c in codes if c != code]}
+                for code, name in engine.languages()]
 
     @app.post("/translate", response_model=TranslateResponse, responses=errors, tags=["LibreTranslate"],
               response_model_exclude_none=True, openapi_extra=_body_spec("TranslateRequest", form=True))
     async def translate(request: Request) -> Any:
-        """Translate q (a string or a list of strings) from source to target."""
-        data = await read_payload(request)
+        """Translate q (a string or a list of strings) from source to target. With source "auto" each text's
+        language is detected on its own and reported in detectedLanguage; with alternatives > 0, n-best beam
+        search adds up to that many other translations per text."""
+        data = await read_params(request)
         _admit(state, request, data)
         body: TranslateRequest = validate(TranslateRequest, data, settings)
         engine = _require_ready(state)
-        if body.source.lower() == AUTO:
-            raise bad_request('source "auto" needs language detection, which this server does not have; '
-                              "give the source language code")
-        source = _normalize(engine, body.source, "source")
+        single = isinstance(body.q, str)
+        texts = [body.q] if single else list(body.q)
         target = _normalize(engine, body.target, "target")
         options = engine.check_options(body.generation_options())
-        texts = body.q if isinstance(body.q, list) else [body.q]
-        results = await _translate(state, request, texts, [source] * len(texts), [target] * len(texts),
-                                   body.format, options)
+        detected = None
+        if body.source.lower() == AUTO:
+            # html: the language of the text, not of the markup
+            seen = [_html_text(t) for t in texts] if body.format == "html" else texts
+            detected = await _detect(state, seen, 1)
+            sources = [_normalize(engine, candidates[0][0], "detected source") for candidates in detected]
+        else:
+            sources = [_normalize(engine, body.source, "source")] * len(texts)
+        if body.quality and not body.alternatives:
+            options = {**options, "details": True}  # guard flags per text, in qualityFlags
+        if body.alternatives:
+            # n-best: the best plus `alternatives` others, from at least that many beams
+            beams = max(options.get("num_beams") or engine.default_beams(), body.alternatives + 1)
+            options = {**options, "num_beams": beams, "alternatives": body.alternatives + 1}
+        results = await _translate(state, request, texts, sources, [target] * len(texts), body.format, options)
         if results is None:
             return Response(status_code=499)
-        out: dict[str, Any] = {"translatedText": results[0][0] if isinstance(body.q, str) else [r[0] for r in results]}
+        translations = [r[0] for r in results]
+        out: dict[str, Any] = {"translatedText": translations[0] if single else translations}
+        if detected is not None:
+            reports = [_detection(candidates[0]) for candidates in detected]
+            out["detectedLanguage"] = reports[0] if single else reports
         if body.alternatives:
-            out["alternatives"] = [] if isinstance(body.q, str) else [[] for _ in results]
+            alternatives = [r[2] or [] for r in results]
+            out["alternatives"] = alternatives[0] if single else alternatives
+        if body.quality:  # n-best answers come from beam search without the guard: no flags to report
+            flags = [[f.to_dict() for f in r[3].flags] if r[3] is not None else [] for r in results]
+            out["qualityFlags"] = flags[0] if single else flags
         return out
+
+    @app.post("/detect", response_model=list[DetectedLanguage] | list[list[DetectedLanguage]], responses=errors,
+              tags=["LibreTranslate"], openapi_extra=_body_spec("DetectRequest", form=True))
+    async def detect(request: Request) -> Any:
+        """The languages q may be in, best first (up to 3), confidence 0-100. For a list q (an extension),
+        one such list per text, each detected on its own."""
+        data = await read_params(request)
+        _admit(state, request, data)
+        body: DetectRequest = validate(DetectRequest, data, settings)
+        _require_ready(state)
+        texts = [body.q] if isinstance(body.q, str) else list(body.q)
+        detected = await _detect(state, texts, DETECT_CANDIDATES)
+        answers = [[_detection(candidate) for candidate in candidates] for candidates in detected]
+        return answers[0] if isinstance(body.q, str) else answers
+
+    @app.post("/suggest", responses={403: errors[403]}, tags=["LibreTranslate"])
+    async def suggest() -> Any:
+        """Translation suggestions are not collected: answered as a LibreTranslate with suggestions disabled."""
+        raise ApiError(403, "Suggestions are disabled on this server.")
 
     @app.post("/v1/translate", response_model=NativeTranslateResponse, responses=errors, tags=["native"],
               openapi_extra=_body_spec("NativeTranslateRequest", form=False))
     async def translate_native(request: Request) -> Any:
         """Per-item source and target languages, generation parameters, details per item."""
         started = time.perf_counter()
-        data = await read_payload(request, allow_form=False)
+        data = await read_params(request, allow_form=False, allow_query=False)
         _admit(state, request, data)
         body: NativeTranslateRequest = validate(NativeTranslateRequest, data, settings)
         engine = _require_ready(state)
         cache: dict[tuple[str, str], str] = {}
         sources, targets = [], []
+        auto: list[int] = []  # items whose source is "auto": detected one by one
         for i, item in enumerate(body.items):
             for key, out in (("source", sources), ("target", targets)):
                 value = getattr(item, key) or getattr(body, key)
                 where = f"items[{i}].{key}" if getattr(item, key) else key
-                if value.lower() == AUTO:
-                    raise bad_request(f'{where}: "auto" needs language detection, which this server does not have')
+                if key == "source" and value.lower() == AUTO:
+                    auto.append(i)
+                    out.append(AUTO)
+                    continue
                 if (value, key) not in cache:
                     cache[(value, key)] = _normalize(engine, value, where)
                 out.append(cache[(value, key)])
         options = engine.check_options(body.generation_options())
         texts = [item.text for item in body.items]
-        results = await _translate(state, request, texts, sources, targets, body.format, options)
+        confidences: dict[int, float] = {}
+        if auto:
+            for i, candidates in zip(auto, await _detect(state, [texts[i] for i in auto], 1)):
+                sources[i], confidences[i] = candidates[0]
+
+        def respond(results: list[tuple[str, int, Any, Any]]) -> NativeTranslateResponse:
+            translations = [
+                NativeTranslation(text=text, source=src, target=tgt, sentences=n,
+                                  detected_confidence=confidences.get(i), quality=_quality(details))
+                for i, ((text, n, _, details), src, tgt) in enumerate(zip(results, sources, targets))
+            ]
+            return NativeTranslateResponse(translations=translations, model=engine.name,
+                                           elapsed_ms=round(1000 * (time.perf_counter() - started), 2))
+
+        if body.stream:  # Server-Sent Events, sentence by sentence (server.streaming)
+            if state.active >= settings.max_queue:
+                state.counters["rejected_full"] += 1
+                raise unavailable(f"server is at capacity: {state.active} requests are queued or running "
+                                  f"(max_queue {settings.max_queue}); retry shortly", 1)
+            events = translation_events(state, texts, sources, targets, body.format, {**options, "details": True},
+                                        lambda results: respond(results).model_dump(mode="json"))
+            return StreamingResponse(events, media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        results = await _translate(state, request, texts, sources, targets, body.format, {**options, "details": True})
         if results is None:
             return Response(status_code=499)
-        translations = [
-            NativeTranslation(text=text, source=src, target=tgt, sentences=n)
-            for (text, n), src, tgt in zip(results, sources, targets)
-        ]
-        return NativeTranslateResponse(translations=translations, model=engine.name,
-                                       elapsed_ms=round(1000 * (time.perf_counter() - started), 2))
+        return respond(results)
 
-    @app.get("/frontend/settings", response_model=FrontendSettings, tags=["service"])
+    file_formats: list[str] = []
+
+    @app.get("/frontend/settings", response_model=FrontendSettings, tags=["LibreTranslate"])
     async def frontend_settings() -> Any:
-        """Limits the web page needs."""
-        return {"keyRequired": state.api_keys is not None, "charLimit": settings.max_chars,
-                "batchLimit": settings.max_texts, "maxBeams": settings.max_beams}
+        """LibreTranslate's frontend settings (limits, key requirement, default languages), plus batchLimit,
+        maxBeams and maxAlternatives."""
+        engine = state.engine
+        has_detection = engine is None or getattr(engine.translator, "detect_candidates", None) is not None
+        names = dict(engine.languages()) if engine is not None else {}
+
+        def language(value: str, name: str) -> dict[str, str]:  # in the model's codes (NLLB: eng_Latn)
+            try:
+                code = engine.normalize(value, "language") if engine is not None else value
+            except ValueError:
+                code = value
+            return {"code": to_libre(code), "name": names.get(code, name)}
+
+        source = {"code": AUTO, "name": "Auto Detect"} if has_detection else language("en", "English")
+        target = language("en", "English")
+        if source["code"] == target["code"]:
+            target = language("fr", "French")
+        keyed = state.api_keys is not None
+        return {"charLimit": settings.max_chars, "frontendTimeout": 500, "apiKeys": keyed, "keyRequired": keyed,
+                "suggestions": False, "filesTranslation": bool(file_formats), "supportedFilesFormat": file_formats,
+                "language": {"source": source, "target": target}, "batchLimit": settings.max_texts,
+                "maxBeams": settings.max_beams, "maxAlternatives": settings.max_alternatives}
+
+    @app.get("/spec", include_in_schema=False)
+    async def spec() -> JSONResponse:
+        """The OpenAPI spec, titled "LibreTranslate" as clients that probe an instance expect."""
+        document = dict(app.openapi())
+        document["info"] = {**document.get("info", {}), "title": "LibreTranslate",
+                            "description": f"{app.title}: {app.description}"}
+        return JSONResponse(document)
+
+    _add_swagger_ui(app)
+    for name in OPTIONAL_ROUTERS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        app.include_router(module.build_router(state))
+        file_formats.extend(getattr(module, "SUPPORTED_FORMATS", ()))
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
@@ -448,7 +511,7 @@ def create_app(
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in (TranslateRequest, NativeTranslateRequest):
+            for model in (TranslateRequest, DetectRequest, NativeTranslateRequest):
                 extra = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(extra.pop("$defs", {}))
                 components[model.__name__] = extra
@@ -456,13 +519,72 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # Outermost last: AccessLog -> CORS (so that every answer, 413 and 503 included, carries its headers) ->
+    # CollapseSlashes -> GuardMiddleware -> routes.
     app.add_middleware(GuardMiddleware, state=state)
+    app.add_middleware(CollapseSlashes)
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                           allow_headers=["*"], max_age=86400)
+    app.add_middleware(AccessLog)
     return app
 
 
 # =====================================================================================================
 # helpers
 # =====================================================================================================
+def _add_swagger_ui(app: FastAPI) -> None:
+    """/docs: Swagger UI from the swagger-ui-bundle-v2 package's files under /docs/static (no CDN); absent when
+    that package is not installed."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        log.warning("swagger-ui-bundle-v2 is not installed: /docs is off (the spec is at /openapi.json)")
+        return
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Any:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title=f"{app.title} - API docs",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js", swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
+
+    app.mount("/docs/static", StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+
+
+def _html_text(document: str) -> str:
+    from .markup import split_html
+
+    return " ".join(split_html(document).texts)
+
+
+def _quality(details: Any) -> dict[str, Any] | None:
+    """The native API's `quality` of one text from its guard details (m2m100.guards.TextDetails)."""
+    if details is None:
+        return None
+    return {"flags": [f.to_dict() for f in details.flags], "retries": details.retries, "changed": details.changed,
+            "score": details.score}
+
+
+def _detection(candidate: tuple[str, float]) -> dict[str, Any]:
+    """LibreTranslate's {"confidence": 0-100, "language": code} for a (model code, 0..1) candidate."""
+    code, confidence = candidate
+    return {"confidence": round(100.0 * confidence, 1), "language": to_libre(code)}
+
+
+async def _detect(state: ServiceState, texts: list[str], k: int) -> list[list[tuple[str, float]]]:
+    """Up to k (code, confidence) candidates per text, computed beside the model (prep worker)."""
+    engine = state.engine
+    assert engine is not None and state.prep_worker is not None
+    detected = await state.prep_worker.run(engine.detect, texts, k)
+    if detected is None:
+        raise bad_request('source "auto" and /detect need language identification, which this installation '
+                          "does not have; give the source language code")
+    state.counters["detected_texts"] += len(texts)
+    return detected
+
+
 def _version() -> str:
     from .. import __version__
 
@@ -485,17 +607,14 @@ async def _load(state: ServiceState) -> None:
         state.status = "loading"
         started = time.perf_counter()
         translator = await state.model_worker.run(state.translator_factory, settings)
-        engine = Engine(translator)
+        engine = Engine(translator, max_new_tokens=settings.max_new_tokens)  # caps every request
         log.info("model %s loaded in %.1f s", engine.name, time.perf_counter() - started)
         state.status = "warming up"
         if settings.warmup:
             started = time.perf_counter()
             await state.model_worker.run(engine.warmup)
             log.info("warm-up done in %.2f s", time.perf_counter() - started)
-        batcher = Batcher(
-            engine.run_batch, state.model_worker, max_batch_tokens=settings.max_batch_tokens,
-            max_batch_size=settings.max_batch_size, batch_wait=settings.batch_wait_ms / 1000.0,
-        )
+        batcher = make_batcher(engine, state.model_worker, settings)  # settings.scheduler: batch | continuous
         batcher.start()
         state.engine, state.batcher = engine, batcher
         state.status = "ready"
@@ -523,9 +642,21 @@ def _require_ready(state: ServiceState) -> Engine:
 
 def _normalize(engine: Engine, value: str, what: str) -> str:
     try:
-        return engine.normalize(value, what)
-    except ValueError as exc:
-        raise bad_request(str(exc)) from None
+        return engine.normalize(from_libre(value), what)
+    except ValueError as exc:  # LibreTranslate's "xx is not supported" first: clients show it
+        raise bad_request(f"{value} is not supported ({exc})") from None
+
+
+def _overloaded(state: ServiceState) -> str | None:
+    """Why new requests would be refused or time out now (None when they would not): /health answers 503
+    "overloaded" then, so that a load balancer sends traffic elsewhere."""
+    settings = state.settings
+    if state.active >= settings.max_queue:
+        return f"at capacity: {state.active} requests queued or running (max_queue {settings.max_queue})"
+    wait = state.batcher.oldest_wait if state.batcher is not None else 0.0
+    if wait >= settings.request_timeout / 2:
+        return f"queued work has waited {wait:.0f} s (request_timeout {settings.request_timeout:g} s)"
+    return None
 
 
 def _admit(state: ServiceState, request: Request, data: dict[str, Any]) -> None:
@@ -533,14 +664,19 @@ def _admit(state: ServiceState, request: Request, data: dict[str, Any]) -> None:
     key = data.get("api_key")
     if key is None:
         key = request.query_params.get("api_key")
+    address = f"ip:{request.client.host if request.client else '?'}"
     if state.api_keys is not None:
-        if key is None or key == "":
+        if key is None or key == "" or not isinstance(key, str) or key not in state.api_keys:
             state.counters["forbidden"] += 1
-            raise ApiError(403, "missing API key: this server requires api_key")
-        if not isinstance(key, str) or key not in state.api_keys:
-            state.counters["forbidden"] += 1
-            raise ApiError(403, "invalid API key")
-    client = f"key:{key}" if state.api_keys is not None else f"ip:{request.client.host if request.client else '?'}"
+            # Failed attempts count against the client's address, so keys cannot be guessed at full speed.
+            wait = state.limiter.check(address)
+            if wait is not None:
+                state.counters["rate_limited"] += 1
+                raise ApiError(429, f"too many requests: the limit is {state.settings.req_limit} per minute "
+                                    f"(req_limit), failed API key attempts included; retry in {wait} s",
+                               {"Retry-After": str(wait)})
+            raise ApiError(403, "missing API key: this server requires api_key" if not key else "invalid API key")
+    client = f"key:{key}" if state.api_keys is not None else address
     wait = state.limiter.check(client)
     if wait is not None:
         state.counters["rate_limited"] += 1
@@ -551,8 +687,11 @@ def _admit(state: ServiceState, request: Request, data: dict[str, Any]) -> None:
 
 
 async def _translate(state: ServiceState, request: Request, texts: list[str], sources: list[str],
-                     targets: list[str], fmt: str, options: dict[str, Any]) -> list[tuple[str, int]] | None:
-    """(translation, model inputs) per text, through the batcher; None when the client went away."""
+                     targets: list[str], fmt: str,
+                     options: dict[str, Any]) -> list[tuple[str, int, list[str] | None, Any]] | None:
+    """(translation, model inputs, alternatives, guard details) per text, through the batcher; None when the
+    client went away. Alternatives are None unless options has `alternatives` (n-best size, see
+    Engine.run_batch); details (m2m100.guards.TextDetails) are None unless options has `details`."""
     settings = state.settings
     if state.active >= settings.max_queue:
         state.counters["rejected_full"] += 1
@@ -564,10 +703,20 @@ async def _translate(state: ServiceState, request: Request, texts: list[str], so
     assert engine is not None and batcher is not None and state.prep_worker is not None
     state.active += 1
     try:
-        async def work() -> list[tuple[str, int]]:
+        async def work() -> list[tuple[str, int, list[str] | None, Any]]:
             plan = await state.prep_worker.run(engine.plan, texts, sources, targets, fmt)
             outputs = await batcher.translate(plan.pieces, options) if plan.pieces else []
-            return list(zip(engine.finish(plan, outputs), [entry.count for entry in plan.texts]))
+            counts = [entry.count for entry in plan.texts]
+            if options.get("alternatives"):
+                return [(best, n, alts, None) for (best, alts), n in zip(engine.finish_nbest(plan, outputs), counts)]
+            if options.get("details"):  # guard reports per piece (Engine.run_batch): summed up per text
+                from ..guards import summarize
+
+                reports = list(outputs)
+                finished = engine.finish(plan, [r.text for r in reports])
+                return [(text, entry.count, None, summarize(text, reports[entry.start:entry.start + entry.count]))
+                        for text, entry in zip(finished, plan.texts)]
+            return [(text, n, None, None) for text, n in zip(engine.finish(plan, outputs), counts)]
 
         try:
             results = await _until_done_or_gone(request, work(), settings.request_timeout, state.aborted)

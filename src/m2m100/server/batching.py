@@ -29,10 +29,34 @@ from typing import Any
 log = logging.getLogger("m2m100.server")
 
 
+_current = threading.local()  # the job a Worker thread is running (see job_cancelled)
+
+
+def job_cancelled() -> bool:
+    """True inside a Worker job whose awaiting coroutine was cancelled (request timed out, client gone,
+    server draining): long jobs check it between steps and stop early by raising JobCancelled."""
+    future = getattr(_current, "future", None)
+    return future is not None and future.cancelled()
+
+
+class JobCancelled(Exception):
+    """Raised by a Worker job that saw job_cancelled(): nobody waits for its result any more."""
+
+
+class BatchAbandoned(Exception):
+    """Raised by Batcher._call_model when every request of the batch went away and the model stopped early
+    (server.scheduler): not an error, and its pieces do not count as run."""
+
+
 class Worker:
-    """Daemon threads running blocking calls for the event loop (daemon: a stuck call never blocks exit)."""
+    """Daemon threads running blocking calls for the event loop (daemon: a stuck call never blocks exit).
+
+    `busy` counts the jobs running now: the server exits without waiting for them (see server.cli.serve).
+    """
 
     def __init__(self, name: str, threads: int = 1):
+        self.busy = 0
+        self._busy_lock = threading.Lock()
         self._queue: queue.Queue = queue.Queue()
         self._threads = [
             threading.Thread(target=self._serve, name=f"{name}-{i}", daemon=True) for i in range(threads)
@@ -58,10 +82,17 @@ class Worker:
             fn, args, kwargs, future, loop = job
             if future.cancelled():
                 continue
+            with self._busy_lock:
+                self.busy += 1
+            _current.future = future
             try:
                 result, error = fn(*args, **kwargs), None
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
                 result, error = None, exc
+            finally:
+                _current.future = None
+                with self._busy_lock:
+                    self.busy -= 1
             try:
                 loop.call_soon_threadsafe(_settle, future, result, error)
             except RuntimeError:  # loop closed during shutdown
@@ -94,6 +125,7 @@ class _Pending:
     options: dict[str, Any]
     owner: int
     future: asyncio.Future
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -160,11 +192,30 @@ class Batcher:
     def queued(self) -> int:
         return sum(1 for item in self._pending if not item.future.done())
 
+    @property
+    def oldest_wait(self) -> float:
+        """Seconds the oldest piece still queued has waited (0 when none): /health reports overload with it."""
+        now = time.monotonic()
+        for item in self._pending:
+            if not item.future.done():
+                return now - item.queued_at
+        return 0.0
+
     # -- API ---------------------------------------------------------------------------------------------
     async def translate(self, pieces: Sequence[Piece], options: dict[str, Any]) -> list[str]:
         """Translations of `pieces`, in order. Cancelling the caller cancels its queued pieces."""
         if not pieces:
             return []
+        futures = self.submit(pieces, options)
+        try:
+            return list(await asyncio.gather(*futures))
+        except BaseException:
+            self.cancel(futures)
+            raise
+
+    def submit(self, pieces: Sequence[Piece], options: dict[str, Any]) -> list[asyncio.Future]:
+        """Queue `pieces` (one request); a future per piece, in order, settled as each piece is translated (the
+        streaming endpoint awaits them one by one). The caller must `cancel` them if it stops waiting."""
         if self._task is None or self._wake is None:
             raise RuntimeError("batcher is not running")
         loop = asyncio.get_running_loop()
@@ -177,13 +228,13 @@ class Batcher:
             self._pending.append(_Pending(piece, key, dict(options), owner, future))
             futures.append(future)
         self._wake.set()
-        try:
-            return list(await asyncio.gather(*futures))
-        except BaseException:
-            for future in futures:
-                future.cancel()  # gather may have done it already; settled futures stay as they are
-            self.stats.pieces_cancelled += sum(1 for future in futures if future.cancelled())
-            raise
+        return futures
+
+    def cancel(self, futures: Sequence[asyncio.Future]) -> None:
+        """Give up on a request's pieces: queued ones never reach the model; settled ones stay as they are."""
+        for future in futures:
+            future.cancel()
+        self.stats.pieces_cancelled += sum(1 for future in futures if future.cancelled())
 
     # -- batching ------------------------------------------------------------------------------------------
     def _take_batch(self) -> list[_Pending]:
@@ -194,22 +245,32 @@ class Batcher:
         first = self._pending[0]
         beams = int(first.options.get("num_beams") or 1)
         batch: list[_Pending] = []
-        keep: deque[_Pending] = deque()
         longest = 0
-        while self._pending:
-            item = self._pending.popleft()
-            if item.future.done():
-                continue
-            if len(batch) >= self.max_batch_size or item.options_key != first.options_key:
-                keep.append(item)
-                continue
-            new_longest = max(longest, item.piece.tokens)
-            if batch and (len(batch) + 1) * new_longest * beams > self.max_batch_tokens:
-                keep.append(item)
-                continue
-            batch.append(item)
-            longest = new_longest
-        self._pending = keep
+        # Round robin over requests (in arrival order): each request's next piece in turn, so a request with
+        # thousands of pieces cannot hold the model while a small request behind it times out.
+        per_owner: dict[int, deque[_Pending]] = {}
+        for item in self._pending:
+            if not item.future.done() and item.options_key == first.options_key:
+                per_owner.setdefault(item.owner, deque()).append(item)
+        chosen: set[int] = set()
+        queues = list(per_owner.values())
+        while queues and len(batch) < self.max_batch_size:
+            still = []
+            for line in queues:
+                if len(batch) >= self.max_batch_size:
+                    break
+                item = line[0]
+                new_longest = max(longest, item.piece.tokens)
+                if batch and (len(batch) + 1) * new_longest * beams > self.max_batch_tokens:
+                    continue  # out of this batch, with its later pieces (a request's pieces keep their order)
+                batch.append(item)
+                chosen.add(id(item))
+                longest = new_longest
+                line.popleft()
+                if line:
+                    still.append(line)
+            queues = still
+        self._pending = deque(item for item in self._pending if id(item) not in chosen and not item.future.done())
         return batch
 
     async def _loop(self) -> None:
@@ -234,17 +295,12 @@ class Batcher:
                 log.exception("batcher error")
 
     async def _execute(self, batch: list[_Pending]) -> None:
-        options = batch[0].options
-        self.running = len(batch)
+        self.running += len(batch)
         started = time.perf_counter()
         try:
-            outputs = await self._worker.run(
-                self._run_batch,
-                [item.piece.text for item in batch],
-                [item.piece.source for item in batch],
-                [item.piece.target for item in batch],
-                options,
-            )
+            outputs = await self._call_model(batch)
+        except BatchAbandoned:
+            return
         except Exception as exc:
             self.stats.batch_errors += 1
             owners = sorted({item.owner for item in batch})
@@ -260,7 +316,7 @@ class Batcher:
                     await self._execute(group)
             return
         finally:
-            self.running = 0
+            self.running -= len(batch)
             self.stats.busy_seconds += time.perf_counter() - started
         self.stats.batches += 1
         self.stats.pieces_run += len(batch)
@@ -269,3 +325,13 @@ class Batcher:
         for item, text in zip(batch, outputs):
             if not item.future.done():
                 item.future.set_result(text)
+
+    async def _call_model(self, batch: list[_Pending]) -> list[Any]:
+        """The model's outputs for `batch`, from the worker thread (server.scheduler runs it step by step)."""
+        return await self._worker.run(
+            self._run_batch,
+            [item.piece.text for item in batch],
+            [item.piece.source for item in batch],
+            [item.piece.target for item in batch],
+            batch[0].options,
+        )

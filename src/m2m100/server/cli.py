@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import typing
 from collections.abc import Callable, Sequence
@@ -71,7 +72,7 @@ def serve(settings: ServerSettings, translator_factory: Callable[[ServerSettings
     import uvicorn
 
     from .app import create_app
-    from .runner import DrainingServer
+    from .runner import DrainingServer, guarded_h11_protocol
 
     try:
         app = create_app(settings, translator_factory)
@@ -80,15 +81,42 @@ def serve(settings: ServerSettings, translator_factory: Callable[[ServerSettings
         return 2
     _configure_logging(settings.log_level)
     state = app.state.service
+    proxies = settings.forwarded_allow_ips.strip()
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level, lifespan="on",
-        timeout_graceful_shutdown=max(1, int(settings.drain_timeout)), access_log=settings.log_level == "debug",
-        timeout_keep_alive=5,
+        timeout_graceful_shutdown=max(1, int(settings.drain_timeout)),
+        access_log=False,  # ours (middleware.AccessLog) leaves out the query string, where some clients put texts
+        timeout_keep_alive=settings.keep_alive_timeout,
+        http=guarded_h11_protocol(settings.header_timeout),
+        # X-Forwarded-For decides the client address the rate limit counts: trusted only from the proxies the
+        # operator names (uvicorn's own default trusts loopback, so any local process could pick its address).
+        proxy_headers=bool(proxies), forwarded_allow_ips=proxies or "",
     )
     server = DrainingServer(config, state, settings.drain_timeout)
     state.on_fatal = server.fail
     server.run()
+    _exit_if_workers_busy(state, server.exit_code)
     return server.exit_code
+
+
+def _exit_if_workers_busy(state: Any, code: int) -> None:
+    """A worker thread still inside the model (drain timeout reached, a request cut off) would be torn down
+    by interpreter shutdown mid-call, which aborts the process (`terminate called without an active
+    exception`, exit 134). Stop the idle workers; if one is still busy, flush and leave without tearing
+    threads down, with the documented exit code."""
+    workers = [w for w in (getattr(state, "model_worker", None), getattr(state, "prep_worker", None)) if w]
+    workers += getattr(getattr(state, "batcher", None), "workers", [])  # the continuous scheduler's own threads
+    for worker in workers:
+        worker.close()
+    if any(getattr(worker, "busy", 0) for worker in workers):
+        logging.getLogger("m2m100.server").warning("exiting with a worker still busy (its request was answered 503)")
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
 
 
 def _configure_logging(level: str) -> None:

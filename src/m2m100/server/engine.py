@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .batching import Piece
+from .batching import JobCancelled, Piece, job_cancelled
 from .markup import join_html, split_html
 
 
@@ -25,7 +25,7 @@ class _TextPlan:
     target: str
     kind: str  # "unchanged" | "text" | "html"
     splits: list[Any] = field(default_factory=list)  # SplitText per translatable run
-    segments: list[tuple[bool, str]] = field(default_factory=list)  # html only
+    html: Any = None  # html only: the parsed document (markup.split_html)
     start: int = 0  # first piece of this text in Plan.pieces
     count: int = 0
 
@@ -37,10 +37,14 @@ class Plan:
 
 
 class Engine:
-    def __init__(self, translator: Any):
+    def __init__(self, translator: Any, max_new_tokens: int | None = None):
+        """`max_new_tokens`: the server's cap on generated tokens per piece, applied to every request,
+        whether it gives max_new_tokens or gets the Translator's length policy."""
         from ..translate import needs_translation
 
         self.translator = translator
+        if max_new_tokens is not None:
+            translator.max_new_tokens_cap = int(max_new_tokens)
         self._needs_translation = needs_translation
         self.name = getattr(translator, "name", None)
         self._languages = [(code, name) for code, name in translator.languages()]
@@ -64,16 +68,20 @@ class Engine:
         plans: list[_TextPlan] = []
         pieces: list[Piece] = []
         for text, src, tgt in zip(texts, sources, targets):
+            if job_cancelled():  # the request timed out or went away: stop splitting for nobody
+                raise JobCancelled()
             entry = _TextPlan(original=text, target=tgt, kind="unchanged", start=len(pieces))
             if src != tgt and self._needs_translation(text):
                 if fmt == "html":
                     entry.kind = "html"
-                    entry.segments = split_html(text)
-                    runs = [seg for translate, seg in entry.segments if translate]
+                    entry.html = split_html(text)
+                    runs = entry.html.texts
                 else:
                     entry.kind = "text"
                     runs = [text]
                 for run in runs:
+                    if job_cancelled():
+                        raise JobCancelled()
                     split = splitter.split(run, src)
                     entry.splits.append(split)
                     pieces.extend(Piece(p, src, tgt, self.count_tokens(p)) for p in split.pieces)
@@ -86,9 +94,68 @@ class Engine:
 
     def run_batch(
         self, pieces: list[str], sources: list[str], targets: list[str], options: dict[str, Any]
-    ) -> list[str]:
-        """One model batch (called in the model worker thread)."""
+    ) -> list[Any]:
+        """One model batch (called in the model worker thread): a string per piece, or with the option
+        `alternatives` (n) a list of up to n distinct translations per piece, best first, or with the option
+        `details` a guard report per piece (m2m100.guards.PieceReport; `.text` is the translation)."""
+        if options.get("details"):
+            rest = {k: v for k, v in options.items() if k != "details"}
+            return self.translator.translate_pieces(pieces, sources, targets, progress=False, return_details=True,
+                                                    **rest)
+        if options.get("alternatives"):
+            rest = {k: v for k, v in options.items() if k != "alternatives"}
+            return self.translator.translate_nbest(pieces, sources, targets, options["alternatives"],
+                                                   progress=False, **rest)
         return self.translator.translate_pieces(pieces, sources, targets, progress=False, **options)
+
+    def step_scheduler(self) -> Any:
+        """Make the model take turns per decoding step between concurrent run_batch calls (each inside
+        StepScheduler.run: server.scheduler); returns the m2m100.generation.continuous.StepScheduler. The
+        Translator's one-generation-at-a-time lock steps aside inside those calls (the turns exclude each
+        other already; holding the lock across a turn hand-over would deadlock)."""
+        from ..generation.continuous import StepScheduler, TurnLock
+
+        steps = StepScheduler(self.translator.model)
+        self.translator._lock = TurnLock(steps, self.translator._lock)
+        return steps
+
+    def default_beams(self) -> int:
+        """The checkpoint's num_beams (what a request without num_beams gets)."""
+        config = getattr(getattr(self.translator, "model", None), "generation_config", None)
+        return int(getattr(config, "num_beams", None) or 1)
+
+    def finish_nbest(self, plan: Plan, outputs: list[list[str]]) -> list[tuple[str, list[str]]]:
+        """(best, alternatives) per text from n-best piece outputs: alternative k puts every piece's k-th
+        hypothesis (or its last one) in place; alternatives are distinct from the best and from each other.
+        Like LibreTranslate, format=html and unchanged texts get none."""
+        n = max((len(o) for o in outputs), default=1)
+        candidates = [self.finish(plan, [o[min(k, len(o) - 1)] for o in outputs]) for k in range(n)]
+        results = []
+        for i, entry in enumerate(plan.texts):
+            best = candidates[0][i]
+            alternatives: list[str] = []
+            if entry.kind == "text":
+                for k in range(1, n):
+                    text = candidates[k][i]
+                    if text != best and text not in alternatives:
+                        alternatives.append(text)
+            results.append((best, alternatives))
+        return results
+
+    def detect(self, texts: list[str], k: int) -> list[list[tuple[str, float]]] | None:
+        """Up to k (model code, confidence 0..1) candidates per text, best first, from the Translator's
+        language identification; None when the Translator has none. Texts without letters get
+        [("en", 0.0)] (LibreTranslate's answer for them) without asking the detector."""
+        detect = getattr(self.translator, "detect_candidates", None)
+        if detect is None:
+            return None
+        results: list[list[tuple[str, float]]] = [[("en", 0.0)] for _ in texts]
+        wanted = [i for i, text in enumerate(texts) if self._needs_translation(text)]
+        if wanted:
+            found = detect([texts[i] for i in wanted], k)
+            for i, candidates in zip(wanted, found):
+                results[i] = [(code, float(conf)) for code, conf in candidates][:k] or [("en", 0.0)]
+        return results
 
     def finish(self, plan: Plan, outputs: list[str]) -> list[str]:
         results = []
@@ -102,7 +169,7 @@ class Engine:
                 n = len(split.pieces)
                 runs.append(self.translator.reassemble(split, mine[offset:offset + n], entry.target))
                 offset += n
-            results.append(join_html(entry.segments, runs) if entry.kind == "html" else runs[0])
+            results.append(join_html(entry.html, runs) if entry.kind == "html" else runs[0])
         return results
 
     def warmup(self) -> None:

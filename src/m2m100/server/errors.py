@@ -59,8 +59,8 @@ def describe_validation_error(errors: list[dict[str, Any]]) -> str:
             name += f"[{p}]" if isinstance(p, int) else (f".{p}" if name else str(p))
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         if err.get("type") == "missing":
-            parts.append(f"missing {name or 'body'} parameter")
-        elif name and not msg.startswith(name):
+            parts.append(f"Invalid request: missing {name or 'body'} parameter")  # LibreTranslate's words
+        elif name and not msg.startswith((name, "Invalid request:")):
             parts.append(f"{name}: {msg}")
         else:
             parts.append(msg)

@@ -75,3 +75,61 @@ def _start_watchdog(seconds: float) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="m2m100-watchdog", daemon=True).start()
+
+
+def guarded_h11_protocol(header_timeout: float) -> type:
+    """uvicorn's h11 protocol, plus a deadline for each request's headers.
+
+    uvicorn closes an idle keep-alive connection only after a first response, and a client that trickles
+    header bytes resets nothing: a connection that never completes a request would stay open forever. Here a
+    connection gets `header_timeout` seconds, from its start or from the first byte of each next request,
+    to deliver complete request headers; otherwise it is closed.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        _header_deadline: Any = None
+
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_header_deadline()
+
+        def data_received(self, data: bytes) -> None:
+            waiting = self.cycle is None or self.cycle.response_complete
+            if waiting and self._header_deadline is None:
+                self._arm_header_deadline()  # the first byte of a next request on a kept-alive connection
+            super().data_received(data)
+            if self.cycle is not None and not self.cycle.response_complete:
+                self._disarm_header_deadline()  # headers complete: the request is running
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()  # arms uvicorn's keep-alive timer for the idle time that follows
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm_header_deadline()
+            super().connection_lost(exc)
+
+        def _arm_header_deadline(self) -> None:
+            self._disarm_header_deadline()
+            self._header_deadline = self.loop.call_later(header_timeout, self._header_timeout_expired)
+
+        def _disarm_header_deadline(self) -> None:
+            if self._header_deadline is not None:
+                self._header_deadline.cancel()
+                self._header_deadline = None
+
+        def _header_timeout_expired(self) -> None:
+            self._header_deadline = None
+            if self.transport.is_closing() or (self.cycle is not None and not self.cycle.response_complete):
+                return
+            log.info("closing a connection that sent no complete request headers within %g s (header_timeout)",
+                     header_timeout)
+            try:
+                self.conn.send(h11.ConnectionClosed())
+            except h11.LocalProtocolError:
+                pass
+            self.transport.close()
+
+    return GuardedH11Protocol
+

@@ -26,6 +26,7 @@ def limits_context(settings: Any) -> dict[str, int]:
     return {
         "max_chars": settings.max_chars, "max_texts": settings.max_texts,
         "max_beams": settings.max_beams, "max_new_tokens": settings.max_new_tokens,
+        "max_alternatives": getattr(settings, "max_alternatives", 3),
     }
 
 
@@ -113,7 +114,25 @@ class _GenerationParams(BaseModel):
 # =====================================================================================================
 # LibreTranslate API
 # =====================================================================================================
-class TranslateRequest(_GenerationParams):
+class _TextsAndKey(BaseModel):
+    """The checks of the LibreTranslate requests' shared fields `q` (a text or a list of texts, within the
+    server's limits) and `api_key` (a string or absent). Validators only: each request declares the fields
+    itself, so its field order and descriptions (the OpenAPI schema) stay its own."""
+
+    @field_validator("q", mode="before", check_fields=False)
+    @classmethod
+    def _q(cls, value: Any, info: ValidationInfo) -> Any:
+        return check_texts(value, info, "q")
+
+    @field_validator("api_key", mode="before", check_fields=False)
+    @classmethod
+    def _api_key(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"api_key must be a string, got {_type_name(value)}")
+        return value
+
+
+class TranslateRequest(_GenerationParams, _TextsAndKey):
     """POST /translate, as JSON or as a form (application/x-www-form-urlencoded or multipart/form-data)."""
 
     model_config = ConfigDict(extra="ignore", json_schema_extra={
@@ -121,16 +140,14 @@ class TranslateRequest(_GenerationParams):
     })
 
     q: str | list[str] = Field(description="text to translate, or a list of texts")
-    source: str = Field(description='source language code; "auto" needs language detection (not available)')
+    source: str = Field(description='source language code, or "auto" to detect the language of each text')
     target: str = Field(description="target language code")
     format: Literal["text", "html"] = Field("text", description='"text" or "html" (tags kept, text translated)')
     api_key: str | None = Field(None, description="API key, when the server requires one")
-    alternatives: int = Field(0, description="accepted for compatibility; alternatives are not produced")
-
-    @field_validator("q", mode="before")
-    @classmethod
-    def _q(cls, value: Any, info: ValidationInfo) -> Any:
-        return check_texts(value, info, "q")
+    alternatives: int = Field(0, description="number of alternative translations per text (n-best beam search), "
+                                             "0 to the server's max_alternatives")
+    quality: bool = Field(False, description="an extension: true adds qualityFlags, the quality guard's findings "
+                                             "per text (repetition, length, language, copy, unk_output, unk_source)")
 
     @field_validator("source", mode="before")
     @classmethod
@@ -151,24 +168,77 @@ class TranslateRequest(_GenerationParams):
             raise ValueError(f'format must be "text" or "html", got {value!r}')
         return value
 
-    @field_validator("api_key", mode="before")
+    @field_validator("quality", mode="before")
     @classmethod
-    def _api_key(cls, value: Any) -> Any:
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"api_key must be a string, got {_type_name(value)}")
+    def _quality(cls, value: Any) -> bool:
+        # JSON booleans, and the strings a form sends
+        if value is None or value == "":
+            return False
+        if isinstance(value, str) and value.strip().lower() in ("true", "1", "false", "0"):
+            return value.strip().lower() in ("true", "1")
+        if not isinstance(value, bool):
+            raise ValueError(f"quality must be true or false, got {_type_name(value)}")
         return value
 
     @field_validator("alternatives", mode="before")
     @classmethod
-    def _alternatives(cls, value: Any) -> int:
-        return check_int_param(0 if value is None else value, "alternatives", 0, 10) or 0
+    def _alternatives(cls, value: Any, info: ValidationInfo) -> int:
+        # LibreTranslate's own messages, which clients show: "is not a number", "must be <= N"
+        if value is None or value == "":
+            return 0
+        if isinstance(value, str) and _INT_STRING.fullmatch(value.strip()):
+            value = int(value.strip())
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("Invalid request: alternatives parameter is not a number")
+        limit = _limit(info, "max_alternatives", 3)
+        if value < 0:
+            raise ValueError(f"Invalid request: alternatives parameter must be >= 0 and <= {limit}, got {value}")
+        if value > limit:
+            raise ValueError(f"Invalid request: alternatives parameter must be <= {limit} (max_alternatives)")
+        return value
+
+
+class DetectedLanguage(BaseModel):
+    confidence: float = Field(description="0 to 100; low values mean the detector is unsure")
+    language: str = Field(description="language code, as /languages lists it")
+
+
+class QualityFlag(BaseModel):
+    kind: str = Field(description="repetition | length | language | copy | unk_output | unk_source")
+    message: str = Field(description="what the guard saw")
+    words: list[str] | None = Field(None, description="unk_source: the source words the tokenizer cannot represent")
+
+
+class Quality(BaseModel):
+    flags: list[QualityFlag] = Field(description="findings on the first decode of the text's pieces")
+    retries: int = Field(description="extra decodes the guard ran for this text")
+    changed: int = Field(description="pieces whose first decode a retry replaced")
+    score: float | None = Field(description="model log-probability per output token (higher is more confident)")
 
 
 class TranslateResponse(BaseModel):
     translatedText: str | list[str] = Field(description="translation, or one per text in the same order")
-    alternatives: list[str] | list[list[str]] | None = Field(
-        None, description="present when alternatives > 0 was asked; always empty (not supported)"
+    detectedLanguage: DetectedLanguage | list[DetectedLanguage] | None = Field(
+        None, description='with source "auto": the language detected (one per text for a list q, each text '
+                          "detected on its own); the text is translated even when the confidence is low"
     )
+    alternatives: list[str] | list[list[str]] | None = Field(
+        None, description="present when alternatives > 0 was asked: other translations, best first, distinct "
+                          "from translatedText and from each other (fewer when beam search finds fewer)"
+    )
+    qualityFlags: list[QualityFlag] | list[list[QualityFlag]] | None = Field(
+        None, description="present when quality was asked: the quality guard's findings on the first decode of each "
+                          "text (flagged parts were decoded again; empty with alternatives)"
+    )
+
+
+class DetectRequest(_TextsAndKey):
+    """POST /detect, as JSON, a form or query parameters."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{"q": "Bonjour tout le monde !"}]})
+
+    q: str | list[str] = Field(description="text whose language to detect, or a list of texts")
+    api_key: str | None = Field(None, description="API key, when the server requires one")
 
 
 class Language(BaseModel):
@@ -182,17 +252,36 @@ class ErrorResponse(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "loading", "warming up", "failed", "draining"]
+    status: Literal["ok", "loading", "warming up", "failed", "draining", "overloaded"]
     model: str | None = None
     error: str | None = None
     stats: dict[str, int | float] = Field(default_factory=dict)
 
 
+class LanguageRef(BaseModel):
+    code: str
+    name: str
+
+
+class FrontendLanguages(BaseModel):
+    source: LanguageRef
+    target: LanguageRef
+
+
 class FrontendSettings(BaseModel):
-    keyRequired: bool
+    """LibreTranslate's /frontend/settings, plus batchLimit, maxBeams and maxAlternatives."""
+
     charLimit: int
+    frontendTimeout: int
+    apiKeys: bool
+    keyRequired: bool
+    suggestions: bool
+    filesTranslation: bool
+    supportedFilesFormat: list[str]
+    language: FrontendLanguages
     batchLimit: int
     maxBeams: int
+    maxAlternatives: int
 
 
 # =====================================================================================================
@@ -219,6 +308,16 @@ class NativeTranslateRequest(_GenerationParams):
     target: str | None = Field(None, description="default target language of the items")
     format: Literal["text", "html"] = "text"
     api_key: str | None = None
+    stream: bool = Field(False, description="true: answer with Server-Sent Events, a `sentence` event per "
+                                            "translated sentence in order, then a `done` event with the whole "
+                                            "response (m2m100.server.streaming)")
+
+    @field_validator("stream", mode="before")
+    @classmethod
+    def _stream(cls, value: Any) -> bool:
+        if not isinstance(value, bool):  # no "yes"/1 coercion: a typo must not silently change the answer's type
+            raise ValueError(f"stream must be true or false, got {_type_name(value)}")
+        return value
 
     @field_validator("items", mode="before")
     @classmethod
@@ -271,6 +370,10 @@ class NativeTranslation(BaseModel):
     source: str = Field(description="normalised source code")
     target: str = Field(description="normalised target code")
     sentences: int = Field(description="model inputs the text was split into (0: returned unchanged)")
+    detected_confidence: float | None = Field(
+        None, description='with source "auto": the detector\'s confidence (0..1) in `source`')
+    quality: Quality | None = Field(None, description="the quality guard's report (score null: the text needed no "
+                                                      "model)")
 
 
 class NativeTranslateResponse(BaseModel):

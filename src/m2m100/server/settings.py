@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +41,17 @@ class ServerSettings(BaseModel):
     req_limit: int = Field(0, ge=0, description="translation requests per minute per client (API key or IP); "
                                                 "0 = unlimited")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field("info", description="log level")
+    cors_origins: str = Field("*", description="origins allowed to call the API from a browser: * (any), or a "
+                                               "comma-separated list such as https://a.example,http://localhost:8080; "
+                                               "empty: none")
+    forwarded_allow_ips: str = Field("", description="proxies whose X-Forwarded-For/-Proto headers are trusted "
+                                                     "(comma-separated IPs or networks, * for any); empty (default): "
+                                                     "none, the client is the TCP peer")
+    keep_alive_timeout: float = Field(5.0, gt=0, le=3600, description="seconds an idle keep-alive connection "
+                                                                      "stays open")
+    header_timeout: float = Field(10.0, gt=0, le=3600, description="seconds a client has to send a request's "
+                                                                   "headers (from its first byte, or from the "
+                                                                   "connection's start); then it is closed")
     # -- request limits ----------------------------------------------------------------------------------
     max_chars: int = Field(5000, ge=1, description="characters per text")
     max_texts: int = Field(64, ge=1, description="texts per request")
@@ -47,11 +59,19 @@ class ServerSettings(BaseModel):
     request_timeout: float = Field(120.0, gt=0, description="seconds a request may wait for its translation")
     max_beams: int = Field(8, ge=1, le=64, description="largest num_beams a request may ask for")
     max_new_tokens: int = Field(1024, ge=1, description="largest max_new_tokens a request may ask for")
+    max_alternatives: int = Field(3, ge=0, le=16, description="largest alternatives (n-best translations) a "
+                                                             "request may ask for")
     # -- batching ----------------------------------------------------------------------------------------
     max_batch_tokens: int = Field(4096, ge=16, description="token budget of one model batch "
                                                            "(rows x longest input x beams)")
     max_batch_size: int = Field(64, ge=1, description="sentences per model batch (1 = one at a time)")
     batch_wait_ms: float = Field(5.0, ge=0, le=10_000, description="how long a new batch waits for more requests")
+    scheduler: Literal["batch", "continuous"] = Field(
+        "batch", description="batch: each model batch runs to completion before the next starts; continuous: "
+                             "batches take turns per decoding step, so new requests start at the next step "
+                             "(m2m100.server.scheduler)")
+    max_running_batches: int = Field(4, ge=1, le=64, description="continuous scheduler: batches decoding at once "
+                                                                 "(each within max_batch_tokens)")
     max_queue: int = Field(256, ge=1, description="requests queued or running; more are answered 503 at once")
     # -- shutdown ----------------------------------------------------------------------------------------
     drain_timeout: float = Field(30.0, gt=0, description="seconds SIGTERM waits for in-flight requests "
@@ -64,7 +84,12 @@ class ServerSettings(BaseModel):
             return None
         return value
 
-    @field_validator("request_timeout", "drain_timeout", "batch_wait_ms")
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        return ",".join(parse_origins(value))
+
+    @field_validator("request_timeout", "drain_timeout", "batch_wait_ms", "keep_alive_timeout", "header_timeout")
     @classmethod
     def _finite(cls, value: float) -> float:
         if not math.isfinite(value):
@@ -91,6 +116,23 @@ class ServerSettings(BaseModel):
             return cls(**values)
         except ValidationError as exc:
             raise ValueError(describe_settings_error(exc)) from None
+
+
+_ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?")
+
+
+def parse_origins(value: str) -> list[str]:
+    """["*"], [] or a list of origins (scheme://host[:port], no path); ValueError names a malformed one."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if "*" in items:
+        if len(items) > 1:
+            raise ValueError("* allows every origin and cannot be combined with a list of origins")
+        return ["*"]
+    for item in items:
+        if not _ORIGIN.fullmatch(item):
+            raise ValueError(f"{item!r} is not an origin: expected scheme://host[:port] such as "
+                             "https://example.org or http://localhost:8080 (no path, no trailing slash)")
+    return items
 
 
 def env_var(name: str) -> str:

@@ -48,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--adam-betas", type=float, nargs=2, default=(0.9, 0.98), metavar=("B1", "B2"))
     g.add_argument("--adam-eps", type=float, default=1e-8)
     g.add_argument("--label-smoothing", type=float, default=0.1, help="(default: 0.1)")
+    g.add_argument("--no-chunked-loss", dest="chunked_loss", action="store_false",
+                   help="compute the loss from the full (tokens x vocabulary) logits instead of chunk by chunk "
+                        "(more memory and slower; the same loss within float rounding)")
     g.add_argument("--clip-norm", type=float, default=1.0, help="gradient-norm clipping, 0 disables (default: 1.0)")
     g.add_argument("--dropout", type=float, help="override the model's dropout")
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (weights and optimizer stay float32)")
@@ -84,6 +87,7 @@ def config_from_args(args: argparse.Namespace):
         adam_betas=tuple(args.adam_betas), adam_eps=args.adam_eps, schedule=args.schedule,
         warmup_steps=args.warmup_steps, max_steps=args.max_steps, epochs=args.epochs,
         max_time=args.max_time * 60 if args.max_time is not None else None, label_smoothing=args.label_smoothing,
+        chunked_loss=args.chunked_loss,
         grad_accum=args.grad_accum, clip_norm=args.clip_norm or None, bf16=args.bf16,
         gradient_checkpointing=args.gradient_checkpointing, freeze_embeddings=args.freeze_embeddings,
         freeze_encoder=args.freeze_encoder, dropout=args.dropout, seed=args.seed, save_every=args.save_every,
@@ -94,10 +98,17 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..cli import UsageError
+    from ..errors import ConfigError
     from . import distributed
     from .trainer import Trainer
 
-    trainer = Trainer(config_from_args(args))
+    config = config_from_args(args)
+    try:
+        config.validate()  # option values: a usage error (exit 2), as in every subcommand
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    trainer = Trainer(config)
     try:
         result = trainer.train()
     finally:

@@ -16,6 +16,9 @@ SCHEDULES = ("linear", "cosine", "inverse_sqrt", "constant")
 def label_smoothed_loss(logits: torch.Tensor, labels: torch.Tensor, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(smoothed loss summed over tokens, plain NLL summed over tokens); labels of -100 are ignored.
 
+    The loss from full logits: `m2m100 train --no-chunked-loss`, and the reference the chunked loss
+    (m2m100.loss, the default) is tested against.
+
     Sums, not means: the trainer divides by the token count of the whole (accumulated, distributed) step, so
     every token weighs the same whatever batch it landed in. Computed in float32 even under bf16 autocast.
     """

@@ -21,10 +21,13 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError, TrainingError
+from ..loss import ChunkedCrossEntropy
 from . import checkpointing, distributed
 from .data import BatchOptions, BatchStream, DataPosition, DataSpec, count_batches, iter_eval_batches
 from .optim import SCHEDULES, build_optimizer, freeze, grad_norm_and_clip, label_smoothed_loss, lr_lambda
 
+# Options that say where and how a run resumes, not how it trains: never reported as changed.
+RESUME_IGNORED = ("resume", "progress", "model", "output_dir", "device")
 # Options that decide which batches come in which order: a resumed run must not change them.
 DATA_ORDER_OPTIONS = ("train_file", "format", "seed", "max_tokens", "max_sentences", "max_source_length",
                       "max_target_length", "shuffle_buffer", "source_lang", "target_lang")
@@ -60,6 +63,7 @@ class TrainingConfig:
     epochs: int | None = None
     max_time: float | None = None  # seconds; stops (and saves) once exceeded
     label_smoothing: float = 0.1
+    chunked_loss: bool = True  # the loss without the (tokens, vocab) logits (m2m100.loss); False: the plain loss
     grad_accum: int = 1
     clip_norm: float | None = 1.0
     bf16: bool = False
@@ -144,7 +148,7 @@ def train(config: TrainingConfig) -> TrainResult:
 class Trainer:
     def __init__(self, config: TrainingConfig):
         from ..model import M2M100ForConditionalGeneration
-        from ..tokenizer import M2M100Tokenizer
+        from ..auto import AutoTokenizer
 
         config.validate()
         self.config = config
@@ -167,7 +171,7 @@ class Trainer:
         if state is not None:
             self._check_same_data_order(state.get("config", {}))
 
-        self.tokenizer = M2M100Tokenizer.from_pretrained(config.model)
+        self.tokenizer = AutoTokenizer.from_pretrained(config.model)  # M2M100 or NLLB, as the checkpoint says
         overrides = {"dropout": config.dropout} if config.dropout is not None else {}
         # fp32 master weights whatever the checkpoint stores; bf16 is an autocast choice, not a storage one.
         model = M2M100ForConditionalGeneration.from_pretrained(
@@ -245,8 +249,38 @@ class Trainer:
         if saved_world * state.get("config", {}).get("grad_accum", self.config.grad_accum) != \
                 self.ctx.world_size * self.config.grad_accum:
             self._warn("grad_accum x processes differs from the checkpoint's: steps now take a different number of batches")
-        self.log.write(event="resume", step=self.step, checkpoint=str(path), data_position=self.position.to_dict())
+        changed = self._apply_options(state.get("config", {}))
+        self.log.write(event="resume", step=self.step, checkpoint=str(path), data_position=self.position.to_dict(),
+                       changed={k: {"checkpoint": a, "now": b} for k, (a, b) in changed.items()},
+                       lr=self.scheduler.get_last_lr()[0])
         self._say(f"resuming from {path} (step {self.step})")
+        if changed:
+            self._say("options changed since the checkpoint, now applied: "
+                      + "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items()))
+
+    def _apply_options(self, saved: dict) -> dict[str, tuple[Any, Any]]:
+        """Make this run's options the ones in force after a resume; return those that differ from the
+        checkpoint's as {name: (checkpoint value, value now)}.
+
+        Loading the optimizer and scheduler states brings back the old learning rate, weight decay, betas and
+        eps: they are overwritten with this run's, and the current rate recomputed from this run's schedule.
+        Options read at each step (label smoothing, clipping, ...) apply by themselves.
+        """
+        now = self._config_record()
+        changed = {k: (saved[k], now[k]) for k in sorted(now)
+                   if k in saved and saved[k] != now[k] and k not in RESUME_IGNORED}
+        c = self.config
+        fresh = build_optimizer(self.raw, c.learning_rate, c.weight_decay, tuple(c.adam_betas), c.adam_eps)
+        for group, want in zip(self.optimizer.param_groups, fresh.param_groups):
+            for key in ("weight_decay", "betas", "eps"):
+                group[key] = want[key]
+            group["initial_lr"] = c.learning_rate
+        self.scheduler.base_lrs = [c.learning_rate] * len(self.optimizer.param_groups)
+        step = self.scheduler.last_epoch
+        for group, factor in zip(self.optimizer.param_groups, self.scheduler.lr_lambdas):
+            group["lr"] = c.learning_rate * factor(step)
+        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        return changed
 
     # -- the loop --------------------------------------------------------------------------------------------------
     def train(self) -> TrainResult:
@@ -311,14 +345,21 @@ class Trainer:
         return result
 
     def _forward_loss(self, module, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(label-smoothed loss summed over target tokens, NLL summed over them, detached)."""
         from ..model import shift_tokens_right
 
         cfg = self.raw.config
         batch = batch.to(self.ctx.device)
         decoder_input_ids = shift_tokens_right(batch.labels, cfg.pad_token_id, cfg.decoder_start_token_id)
+        inputs = dict(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                      decoder_input_ids=decoder_input_ids, use_cache=False)
         with torch.autocast(self.ctx.device.type, dtype=torch.bfloat16, enabled=self.config.bf16):
-            logits = module(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                            decoder_input_ids=decoder_input_ids, use_cache=False).logits
+            if self.config.chunked_loss:
+                # Inside the model's forward, so that DDP/FSDP see the output projection used where they expect it.
+                loss_fn = ChunkedCrossEntropy(self.config.label_smoothing, reduction="sum")
+                out = module(**inputs, labels=batch.labels, chunked_loss=loss_fn)
+                return out.loss, out.nll_loss
+            logits = module(**inputs).logits
         return label_smoothed_loss(logits, batch.labels, self.config.label_smoothing)
 
     def _train_step(self, batches: list) -> dict[str, float] | None:
