@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from builders import write_nllb_tokenizer
 from conftest import WORDS, make_corpus
 from transformers import NllbTokenizer as Reference
 from transformers import NllbTokenizerFast as ReferenceFast
@@ -39,41 +40,14 @@ LANG_PAIRS = [("eng_Latn", "fra_Latn"), ("rus_Cyrl", "zho_Hans"), ("arb_Arab", "
 
 
 def hub_layout(spm_model: Path, out: Path) -> tuple[int, Path]:
-    """transformers' tokenizer.json built from `spm_model`, renumbered to the hub layout; returns (size, dir)."""
+    """transformers' tokenizer.json built from `spm_model`, renumbered to the hub layout (tests/builders.py
+    write_nllb_tokenizer); returns (sentencepiece size, directory)."""
     import sentencepiece as spm
 
-    size = spm.SentencePieceProcessor(model_file=str(spm_model)).get_piece_size()
-    raw, converted, hub = out / "spm_only", out / "converted", out / "hub"
-    raw.mkdir(parents=True)
-    shutil.copy(spm_model, raw / "sentencepiece.bpe.model")
-    Reference.from_pretrained(str(raw), additional_special_tokens=list(CODES)).save_pretrained(str(converted))
-    remap = {size + 2 + i: size + 1 + i for i in range(len(CODES))}
-    remap[size + 1] = size + 1 + len(CODES)  # <mask>
-    data = json.loads((converted / "tokenizer.json").read_text(encoding="utf-8"))
-    for token in data["added_tokens"]:
-        token["id"] = remap.get(token["id"], token["id"])
-    data["added_tokens"].sort(key=lambda token: token["id"])
-
-    def walk(node):
-        if isinstance(node, dict):
-            if isinstance(node.get("ids"), list):
-                node["ids"] = [remap.get(i, i) for i in node["ids"]]
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(data["post_processor"])
-    hub.mkdir()
-    (hub / "tokenizer.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    config = json.loads((converted / "tokenizer_config.json").read_text(encoding="utf-8"))
-    if isinstance(config.get("added_tokens_decoder"), dict):
-        config["added_tokens_decoder"] = {str(remap.get(int(k), int(k))): v
-                                          for k, v in config["added_tokens_decoder"].items()}
-    (hub / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
-    shutil.copy(spm_model, hub / "sentencepiece.bpe.model")
-    return size, hub
+    hub = out / "hub"
+    hub.mkdir(parents=True)
+    write_nllb_tokenizer(hub, spm_model)
+    return spm.SentencePieceProcessor(model_file=str(spm_model)).get_piece_size(), hub
 
 
 @pytest.fixture(scope="module")

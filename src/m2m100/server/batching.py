@@ -282,17 +282,21 @@ class Batcher:
                 if self.batch_wait > 0:
                     await asyncio.sleep(self.batch_wait)  # let concurrent requests join this batch
             batch = self._take_batch()
-            if not batch:
-                continue
-            try:
-                await self._execute(batch)
-            except asyncio.CancelledError:
-                for item in batch:
-                    if not item.future.done():
-                        item.future.cancel()
-                raise
-            except Exception:  # never let the batcher die
-                log.exception("batcher error")
+            if batch:
+                await self._run(batch)
+
+    async def _run(self, batch: list[_Pending]) -> None:
+        """Execute one batch; a cancelled batcher cancels the batch's waiting requests, and an error in one
+        batch is logged, never allowed to take the batcher down."""
+        try:
+            await self._execute(batch)
+        except asyncio.CancelledError:
+            for item in batch:
+                if not item.future.done():
+                    item.future.cancel()
+            raise
+        except Exception:
+            log.exception("batch error")
 
     async def _execute(self, batch: list[_Pending]) -> None:
         self.running += len(batch)

@@ -109,17 +109,6 @@ class ContinuousBatcher(Batcher):
         if self._wake is not None:
             self._wake.set()
 
-    async def _run(self, batch: list[_Pending]) -> None:
-        try:
-            await self._execute(batch)
-        except asyncio.CancelledError:
-            for item in batch:
-                if not item.future.done():
-                    item.future.cancel()
-            raise
-        except Exception:  # never let one batch take the batcher down
-            log.exception("batch error")
-
     async def _call_model(self, batch: list[_Pending]) -> list[Any]:
         futures = [item.future for item in batch]
 
