@@ -26,7 +26,11 @@ from common import OUT, build_418m, machine, peak_rss_mb  # noqa: E402
 
 SCENARIOS = {"greedy_b1": (1, 1), "greedy_b16": (16, 1), "beam4_b8": (8, 4)}  # name -> (batch, beams)
 ENGINES = ["transformers-fp32", "ct2-fp32", "ct2-int8", "m2m100-fp32", "m2m100-int8", "m2m100-bf16"]
-EXTRA_ENGINES = ["m2m100-fp32plain"]  # our fp32 without prepacked weights (--engines m2m100-fp32plain)
+# opt-in rows: our fp32 without prepacked weights; int8 / prepacked fp32 decoding over a vocabulary shortlist
+EXTRA_ENGINES = ["m2m100-fp32plain", "m2m100-int8+shortlist", "m2m100-fp32+shortlist"]
+# "+shortlist" engines keep this many output ids (a target language's share of the 128,112; the random model
+# makes which ids irrelevant to speed); bench/bench_shortlist.py measures agreement and the size trade-off
+SHORTLIST_SIZE = int(os.environ.get("BENCH_SHORTLIST_SIZE", "16000"))
 SRC_LEN, NEW_TOKENS, TGT_LANG = 32, 64, "fr"
 THREADS = int(os.environ.get("BENCH_THREADS", os.cpu_count() or 2))
 
@@ -57,6 +61,15 @@ def inputs(batch: int, seed: int = 0):
     gen = torch.Generator().manual_seed(seed + batch)
     en_id, body = 128004 + 18, torch.randint(10, 128000, (batch, SRC_LEN - 2), generator=gen)
     return torch.cat([torch.full((batch, 1), en_id), body, torch.full((batch, 1), 2)], 1)
+
+
+def shortlist_ids():
+    """SHORTLIST_SIZE ids (seeded): the special and language tokens plus random ones (+shortlist engines)."""
+    import torch
+
+    drawn = torch.randperm(128112, generator=torch.Generator().manual_seed(0))
+    always = torch.cat([torch.arange(4), torch.arange(128004, 128112)])
+    return torch.unique(torch.cat([always, drawn[~torch.isin(drawn, always)][: SHORTLIST_SIZE - len(always)]]))
 
 
 CT2_TYPES = {"fp32": "float32", "int8": "int8"}
@@ -134,15 +147,18 @@ def run_engine(engine: str, checkpoint: Path, scenarios: list[str], warmup: bool
             # fp32 and bf16: weights prepacked for oneDNN (exact; what Translator, CLI and server use on CPU)
             options = {"int8": dict(quantize="int8"), "fp32": dict(prepack=True),
                        "bf16": dict(prepack=True, dtype=torch.bfloat16), "fp32plain": dict(prepack=False)}
-            model = m2m100.M2M100ForConditionalGeneration.from_pretrained(checkpoint, **options[engine.split("-")[1]])
+            mode = engine.split("-")[1].partition("+")[0]  # "int8+shortlist" loads like "int8"
+            model = m2m100.M2M100ForConditionalGeneration.from_pretrained(checkpoint, **options[mode])
         fr_id = 128004 + 24
+        # +shortlist engines: the output projection on SHORTLIST_SIZE rows (gathered on the first call, untimed)
+        restrict = {"vocab_shortlist": shortlist_ids()} if engine.endswith("+shortlist") else {}
 
         def generate(ids, beams, new_tokens=NEW_TOKENS):
             with torch.inference_mode():
                 out = model.generate(
                     input_ids=ids, attention_mask=torch.ones_like(ids), num_beams=beams, do_sample=False,
                     min_new_tokens=new_tokens, max_new_tokens=new_tokens, forced_bos_token_id=fr_id,
-                    early_stopping=True, length_penalty=1.0, no_repeat_ngram_size=0,
+                    early_stopping=True, length_penalty=1.0, no_repeat_ngram_size=0, **restrict,
                 )
             if new_tokens == NEW_TOKENS:
                 result.setdefault("ids", {})[f"{ids.shape[0]}x{beams}"] = out.tolist()
@@ -200,7 +216,8 @@ def report(runs: dict[str, list[dict]], scenarios: list[str]) -> None:
     best = {e: {s: max(r["scenarios"][s]["tokens_per_s"] for r in rs) for s in scenarios} for e, rs in runs.items() if rs}
     base = best.get("transformers-fp32")
     print(f"\nmachine: {machine()}, threads {THREADS}; 418M architecture, random weights, {SRC_LEN}-token sources, "
-          f"{NEW_TOKENS} new tokens")
+          f"{NEW_TOKENS} new tokens" + (f"; +shortlist: {SHORTLIST_SIZE} kept ids" if any(
+              e.endswith("+shortlist") for e in runs) else ""))
     header = f"{'engine':<20}" + "".join(f"{s:>22}" for s in scenarios) + f"{'load s':>9}{'ready s':>9}{'peak RSS MB':>13}"
     print(header)
     for engine, cells in best.items():

@@ -10,8 +10,9 @@ For each mode the script starts `python -m m2m100.server` on 127.0.0.1 (default 
 arrives) for a warm-up of a few seconds and then the measured duration, and stops the server with SIGTERM.
 Modes: `batched` (default settings: sentences of concurrent requests share model batches), `single`
 (`--max-batch-size 1`: one sentence per model call, i.e. one request at a time) and `continuous`
-(`--scheduler continuous`: batches take turns per decoding step; m2m100.server.scheduler). `--scheduler
-batch,continuous` is a shorthand for `--modes batched,continuous`.
+(`--scheduler continuous`: greedy rows of all running batches share one decoder call per step, joining and
+leaving between steps; m2m100.server.scheduler). `--scheduler batch,continuous` is a shorthand for
+`--modes batched,continuous`.
 
 Workloads: `fixed` (default) is described next; `mixed` draws, per request, a short chat-like line (70%) or a
 paragraph of 4-8 sentences (30%), to one of 5 targets, sent to `POST /v1/translate` with `"stream": true`, so
@@ -181,6 +182,7 @@ async def load(url: str, clients: int, warmup: float, duration: float, max_new_t
         "mean_s": statistics.fmean(latencies) if n else float("nan"),
         "batches": stats.get("batches"), "largest_batch": stats.get("largest_batch"),
         "sentences_run": stats.get("pieces_run"),
+        "merged_steps": stats.get("merged_steps"), "merged_largest": stats.get("merged_largest"),
     }
 
 

@@ -92,7 +92,7 @@ def train_args(args, init: Path, tsv: Path, valid: Path, output: Path, steps: in
             "--target", "de", "--output", str(output), "--max-tokens", str(args.max_tokens),
             "--lr", str(args.lr), "--warmup-steps", str(min(args.warmup, steps // 4)), "--label-smoothing", "0.1",
             "--adam-betas", "0.9", "0.98", "--weight-decay", "0.0001", "--clip-norm", "1.0",
-            "--save-every", "500", "--log-every", "20", "--seed", str(args.seed), "--device", args.device,
+            "--save-every", str(args.save_every), "--log-every", "20", "--seed", str(args.seed), "--device", args.device,
             *(["--bf16"] if args.bf16 else [])]
 
 
@@ -139,6 +139,8 @@ def main() -> int:
     p.add_argument("--device", default="cpu", help="training and evaluation device (default: cpu)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--calibration-steps", type=int, default=15)
+    p.add_argument("--save-every", type=int, default=500,
+                   help="checkpoint every N steps (an early checkpoint is the guards benchmark's weak model)")
     args = p.parse_args()
     if args.bf16 is None:
         args.bf16 = args.device == "cpu" and bf16_is_fast()

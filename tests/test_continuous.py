@@ -137,3 +137,225 @@ def test_calls_outside_jobs_are_untouched(translator, scheduler):
     assert scheduler.steps == before
     with pytest.raises(RuntimeError, match="inside a job"):
         scheduler.run(lambda: scheduler.run(lambda: None))
+
+
+# -- merged greedy rows (RowMerger, generation.rowbatch): one decoder call per step for the rows of all jobs ----
+@pytest.fixture()
+def merged(translator):
+    sched = StepScheduler(translator.model, merge_greedy=True)
+    original = translator._lock
+    translator._lock = TurnLock(sched, original)
+    yield sched
+    translator._lock = original
+    sched.close()
+
+
+def _wait_idle(scheduler: StepScheduler, timeout: float = 10.0) -> None:
+    """The merger's thread leaves the scheduler just after it settles its last cohort: wait for that."""
+    deadline = time.monotonic() + timeout
+    while scheduler.jobs or scheduler.merger.rows:
+        assert time.monotonic() < deadline, "the scheduler never went idle"
+        time.sleep(0.001)
+
+
+def _run_job(scheduler, results, key, *args, **kwargs):
+    try:
+        results[key] = scheduler.run(*args, **kwargs)
+    except BaseException as exc:  # noqa: BLE001 - inspected by the test
+        results[key] = exc
+
+
+def test_merged_rows_joining_mid_decode_equal_translator_alone(translator, merged):
+    long_opts = {"min_new_tokens": 30, "max_new_tokens": 36}
+    joiners = [(SHORT, "en", ["de", "es"], {"max_new_tokens": 6}),
+               (["a small bird sings", "good night"], "en", "fr", {"max_new_tokens": 20}),
+               (LONG[:1], "en", "it", {"no_repeat_ngram_size": 2, "max_new_tokens": 25})]
+    want_long = translator.translate_pieces(LONG, "en", "fr", **long_opts)  # alone, outside the scheduler
+    want = [translator.translate_pieces(p, s, t, **o) for p, s, t, o in joiners]
+
+    results: dict = {}
+    threads = [threading.Thread(target=_run_job, args=(merged, results, i, translator.translate_pieces, p, s, t),
+                                kwargs=o) for i, (p, s, t, o) in enumerate(joiners)]
+    calls = []
+
+    def long_cancelled() -> bool:  # checked before each merged step: newcomers join at steps 3, 6 and 9
+        calls.append(1)
+        if len(calls) in (3, 6, 9):
+            threads[len(calls) // 3 - 1].start()
+            _wait_queued(merged, 1)
+        return False
+
+    results["long"] = merged.run(translator.translate_pieces, LONG, "en", "fr", cancelled=long_cancelled,
+                                 **long_opts)
+    for thread in threads:
+        thread.join(60)
+    assert results["long"] == want_long
+    assert [results[i] for i in range(len(joiners))] == want
+    merger = merged.merger
+    assert merger.cohorts == 4  # every job's rows went through the merged batch
+    assert merger.largest >= len(LONG) + 2  # rows of different jobs shared a decoder call
+    assert len(calls) >= 29  # the long job decoded on, merged, after the joins
+    _wait_idle(merged)
+
+
+def test_merged_many_jobs_each_equal_alone(translator, merged):
+    texts = [([t], f"x{i}") for i, t in enumerate(LONG + SHORT)]
+    budgets = [12, 3, 8, 20, 5]
+    want = [translator.translate_pieces(t, "en", "fr", max_new_tokens=n) for (t, _), n in zip(texts, budgets)]
+    results: dict = {}
+    threads = [threading.Thread(target=_run_job, args=(merged, results, i, translator.translate_pieces, t, "en", "fr"),
+                                kwargs={"max_new_tokens": n}) for i, ((t, _), n) in enumerate(zip(texts, budgets))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert [results[i] for i in range(len(texts))] == want
+    assert merged.merger.largest >= 2
+    _wait_idle(merged)
+
+
+def test_merged_cancelled_job_rows_leave_at_next_step(translator, merged):
+    want_short = translator.translate_pieces(SHORT, "en", "fr", max_new_tokens=8)
+    cancel = threading.Event()
+    seen_after_cancel = []
+    results: dict = {}
+
+    def long_cancelled() -> bool:
+        if cancel.is_set():
+            seen_after_cancel.append(merged.merger.rows)
+        return cancel.is_set()
+
+    runner = threading.Thread(target=_run_job, args=(merged, results, "long", translator.translate_pieces, LONG,
+                                                     "en", "fr"),
+                              kwargs={"cancelled": long_cancelled, "min_new_tokens": 200, "max_new_tokens": 220})
+    runner.start()
+    deadline = time.monotonic() + 10
+    while merged.merger.steps < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    steps_at_cancel = merged.merger.steps
+    cancel.set()
+    short = merged.run(translator.translate_pieces, SHORT, "en", "fr", max_new_tokens=8)
+    runner.join(30)
+    assert not runner.is_alive()
+    assert short == want_short
+    assert isinstance(results["long"], StepCancelled)
+    assert seen_after_cancel[0] >= len(LONG)  # checked once, with its rows still in; then they left
+    assert len(seen_after_cancel) == 1
+    assert merged.merger.steps - steps_at_cancel < 20  # nowhere near the 200 steps the long job asked for
+    _wait_idle(merged)
+
+
+def test_beam_jobs_keep_their_own_path_beside_merged_rows(translator, merged):
+    want_beam = translator.translate_pieces(LONG, "en", "de", num_beams=3, max_new_tokens=15)
+    want_greedy = translator.translate_pieces(SHORT + LONG, "en", "fr", max_new_tokens=15)
+    results: dict = {}
+    beam = threading.Thread(target=_run_job, args=(merged, results, "beam", translator.translate_pieces, LONG,
+                                                   "en", "de"), kwargs={"num_beams": 3, "max_new_tokens": 15})
+    beam.start()
+    results["greedy"] = merged.run(translator.translate_pieces, SHORT + LONG, "en", "fr", max_new_tokens=15)
+    beam.join(60)
+    assert results["beam"] == want_beam and results["greedy"] == want_greedy
+    assert merged.merger.cohorts == 1  # only the greedy job went through the merged batch
+
+
+def test_merged_rows_outside_a_job_decode_alone(translator, merged):
+    before = merged.merger.cohorts
+    translator.translate_pieces(SHORT, "en", "fr", max_new_tokens=5)
+    assert merged.merger.cohorts == before and merged.merger.steps == 0
+
+
+def test_per_row_positions_equal_the_scalar_path(translator):
+    import torch
+
+    positions = translator.model.get_decoder().embed_positions
+    ids = torch.tensor([[5, 6], [7, 1], [8, 9]])  # 1 = padding id: its row gets the zero embedding
+    past = torch.tensor([0, 3, 7])
+    rows = positions(ids, (3, 2), past)
+    for r in range(3):
+        assert torch.equal(rows[r], positions(ids[r : r + 1], (1, 2), int(past[r]))[0])
+    no_ids = positions(None, (3, 2), past, ids.device)
+    for r in range(3):
+        assert torch.equal(no_ids[r], positions(None, (1, 2), int(past[r]), ids.device)[0])
+
+
+def test_merged_generate_calls_with_own_projection_equal_alone(translator, merged):
+    """A call with a vocabulary shortlist (its own output projection) shares the decoder call, not the
+    projection: its rows and the plain call's rows both equal what each call gives alone."""
+    import torch
+
+    model, tok = translator.model, translator.tokenizer
+    inputs = []
+    for texts in (LONG, SHORT):
+        rows = translator._encode(texts, "en")
+        width = max(map(len, rows))
+        ids = torch.full((len(rows), width), tok.pad_token_id)
+        for r, row in enumerate(rows):
+            ids[r, : len(row)] = torch.tensor(row)
+        inputs.append((ids, ids.ne(tok.pad_token_id).long()))
+    fr = tok.get_lang_id("fr")
+    common = {"forced_bos_token_id": fr, "max_new_tokens": 20}
+    calls = [{"input_ids": inputs[0][0], "attention_mask": inputs[0][1], **common},
+             {"input_ids": inputs[1][0], "attention_mask": inputs[1][1], **common,
+              "vocab_shortlist": list(range(4, 120))}]
+    with torch.inference_mode():
+        want = [model.generate(**kwargs) for kwargs in calls]
+    results: dict = {}
+
+    def call(kwargs):
+        with torch.inference_mode():
+            return model.generate(**kwargs)
+
+    threads = [threading.Thread(target=_run_job, args=(merged, results, i, call, kwargs))
+               for i, kwargs in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for i in range(len(calls)):
+        assert torch.equal(results[i], want[i]), i
+    assert merged.merger.cohorts == 2
+    _wait_idle(merged)
+
+
+def test_merged_budget_makes_a_cohort_wait_and_both_equal_alone(translator):
+    want_long = translator.translate_pieces(LONG, "en", "fr", max_new_tokens=10)
+    want_short = translator.translate_pieces(SHORT, "en", "de", max_new_tokens=10)
+    sched = StepScheduler(translator.model, merge_greedy=True, max_rows=len(LONG))  # no room for both at once
+    original = translator._lock
+    translator._lock = TurnLock(sched, original)
+    try:
+        results: dict = {}
+        threads = [threading.Thread(target=_run_job, args=(sched, results, key, translator.translate_pieces, p, "en", t),
+                                    kwargs={"max_new_tokens": 10})
+                   for key, p, t in (("long", LONG, "fr"), ("short", SHORT, "de"))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert results == {"long": want_long, "short": want_short}
+        assert sched.merger.largest <= len(LONG) and sched.merger.cohorts == 2
+        _wait_idle(sched)
+    finally:
+        translator._lock = original
+        sched.close()
+
+
+def test_a_failing_merged_step_fails_its_cohorts_and_the_merger_goes_on(translator, merged, monkeypatch):
+    from m2m100.generation.rowbatch import MergedRows
+
+    real_step = MergedRows.step
+    calls = []
+
+    def failing_step(self):
+        calls.append(1)
+        if len(calls) == 2:
+            raise MemoryError("simulated: no memory for this step")
+        return real_step(self)
+
+    monkeypatch.setattr(MergedRows, "step", failing_step)
+    with pytest.raises(MemoryError, match="simulated"):
+        merged.run(translator.translate_pieces, SHORT, "en", "fr", max_new_tokens=8)
+    _wait_idle(merged)
+    want = translator.translate_pieces(SHORT, "en", "fr", max_new_tokens=8)
+    assert merged.run(translator.translate_pieces, SHORT, "en", "fr", max_new_tokens=8) == want

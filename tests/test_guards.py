@@ -279,3 +279,34 @@ def test_score_all_scores_clean_pieces_for_reporting_and_summary_weights_by_toke
                               PieceReport("c")])
     assert details.score == pytest.approx(-3.25)
     assert summarize("t", []).score is None
+
+
+def test_a_loop_weighs_more_than_a_length_flag_when_candidates_are_compared():
+    # The n-gram-blocked retry breaks the loop but comes out short (a length flag): one flag each, yet the loop
+    # is the failure a reader sees first, so the retry is kept (with equal weights the loop used to stay).
+    config = GuardConfig(detectors=frozenset({"repetition", "length"}), length_band=(0.5, 2.0), length_slack=0)
+    short = [24]
+    model = FakeModel({"x": [short, short]})
+    (report,) = run_guard(model, {"x": LOOP}, config)
+    assert kinds(report.flags) == ["repetition"]
+    assert kinds(report.final_flags) == ["length"] and report.changed and report.text != "x:first"
+    # the reverse never happens: a piece flagged only for length does not trade it for a loop
+    model = FakeModel({"y": [LOOP, LOOP]})
+    (report,) = run_guard(model, {"y": short}, config)
+    assert kinds(report.flags) == ["length"] and not report.changed and report.text == "y:first"
+
+
+def test_a_phrase_said_twice_back_to_back_is_a_loop_unless_the_source_does_it():
+    config = GuardConfig(detectors=frozenset({"repetition"}))
+
+    def flags_of(candidate):
+        return check_piece(candidate, "s", "de", "fr", config, eos_id=EOS, unk_id=UNK)
+
+    phrase = [40, 41, 42]
+    looping = cand([10, 11, 12, 13, 14, 15], [20] + phrase + phrase + [21])
+    assert kinds(flags_of(looping)) == ["repetition"] and "unit of 3 token(s) repeated 2 times" in flags_of(looping)[0].message
+    # the same two copies are fine when the source repeats itself that much, and a 2-token unit needs 3 copies
+    assert flags_of(cand([10, 11, 10, 11, 12, 13], [20] + phrase + phrase + [21])) == []
+    assert flags_of(cand([10, 11, 12, 13, 14, 15], [20, 30, 31, 30, 31, 21])) == []
+    with pytest.raises(ValueError, match="min_repeats_phrase"):
+        GuardConfig(min_repeats_phrase=1)

@@ -1,5 +1,6 @@
 """m2m100: a from-scratch M2M100 many-to-many translation model and the system around it."""
 
+from . import loading, pretrained
 from .config import M2M100Config
 from .errors import (
     CheckpointError,
@@ -11,6 +12,10 @@ from .errors import (
     TrainingError,
 )
 from .model import M2M100ForConditionalGeneration, M2M100Model
+
+# The loading layer sits above the model (it builds models), so the model classes cannot import it; their
+# from_pretrained / save_pretrained reach it through this one hook, set before any caller can use them.
+pretrained.use_loader(loading.load_pretrained, loading.save_pretrained)
 
 # Bound eagerly (the module is light): a lazy import would leave `m2m100.pipeline` naming the submodule.
 from .pipeline import TranslationPipeline, pipeline  # noqa: E402
@@ -40,6 +45,10 @@ def __getattr__(name):
         from .generation import GenerationConfig
 
         return GenerationConfig
+    if name == "VocabShortlist":
+        from .generation.shortlist import VocabShortlist
+
+        return VocabShortlist
     if name in ("prepack_model", "unpack_model"):
         from . import packed
 
@@ -56,5 +65,5 @@ __all__ = [
     "GenerationConfig", "AutoTokenizer", "AutoModelForSeq2SeqLM", "AutoConfig",
     "M2M100Error", "ConfigError", "CheckpointError", "LanguageError", "InputTooLongError", "GenerationError",
     "TrainingError", "prepack_model", "unpack_model", "pipeline", "TranslationPipeline",
-    "NllbTokenizer", "NllbTokenizerFast", "BatchEncoding", "GuardConfig",
+    "NllbTokenizer", "NllbTokenizerFast", "BatchEncoding", "GuardConfig", "VocabShortlist",
 ]

@@ -13,7 +13,8 @@ class KVCache:
     """Per-layer K/V tensors for incremental decoding.
 
     self_k[i], self_v[i]: (batch, heads, capacity, head_dim); positions [0, length) hold real entries.
-    cross_k[i], cross_v[i]: (batch, heads, src_len, head_dim), or None until the first decoder call.
+    cross_k[i], cross_v[i]: (batch, heads, src_len, head_dim), or None until the first decoder call; in beam
+    search (batch / num_beams, heads, src_len, head_dim), one row per input, shared by its beams.
     `capacity` may be given up front (generation knows its maximum length); otherwise buffers double
     as needed, so a cache passed back and forth through `forward` works like transformers' dynamic cache.
     """
@@ -38,13 +39,22 @@ class KVCache:
         """Layer `layer` as transformers' legacy tuple: (self_k, self_v, cross_k, cross_v).
 
         Self-attention K/V are the filled positions, (batch, heads, length, head_dim); cross K/V are
-        (batch, heads, src_len, head_dim), or None before the first decoder call. Views, not copies.
+        (batch, heads, src_len, head_dim), or None before the first decoder call. Views, not copies (except
+        cross K/V shared by beams, repeated here for each beam).
         """
         if not -self.num_layers <= layer < self.num_layers:
             raise IndexError(f"layer {layer} out of range for a cache of {self.num_layers} layers")
         k, v = self.self_k[layer], self.self_v[layer]
         filled = (None, None) if k is None else (k[:, :, : self.length], v[:, :, : self.length])
-        return (*filled, self.cross_k[layer], self.cross_v[layer])
+        return (*filled, *self.cross_per_row(layer))
+
+    def cross_per_row(self, layer: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Cross K/V of `layer` with one row per self-attention row (shared rows repeated for each beam)."""
+        ck, cv, k = self.cross_k[layer], self.cross_v[layer], self.self_k[layer]
+        if ck is None or k is None or ck.shape[0] in (0, k.shape[0]):
+            return ck, cv
+        group = k.shape[0] // ck.shape[0]
+        return ck.repeat_interleave(group, dim=0), cv.repeat_interleave(group, dim=0)
 
     def __iter__(self):
         return (self[i] for i in range(self.num_layers))
@@ -84,12 +94,13 @@ class KVCache:
     def set_cross(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
         self.cross_k[layer], self.cross_v[layer] = k, v
 
-    def reorder(self, index: torch.Tensor, cross: bool = True) -> None:
+    def reorder(self, index: torch.Tensor, cross: bool | torch.Tensor = True) -> None:
         """Select batch rows (beam reordering, dropping finished rows): row r becomes old row index[r].
 
-        Only the `length` filled self-attention positions are copied, not the whole preallocated buffer; with
-        cross=False the cross-attention K/V are left alone (beam search: beams of one input share them, and a
-        beam's parent is always a beam of the same input).
+        Only the `length` filled self-attention positions are copied, not the whole preallocated buffer. `cross`:
+        True selects the same rows of the cross-attention K/V; False leaves them alone (a beam's parent is always
+        a beam of the same input); a tensor selects those cross rows instead (beams sharing one input's K/V: the
+        inputs kept).
         """
         rows = index.numel()
         for store in (self.self_k, self.self_v):
@@ -102,11 +113,12 @@ class KVCache:
                     buf = buf.new_empty(rows, *buf.shape[1:])
                     store[i] = buf
                 buf[:, :, : self.length] = picked
-        if cross:
+        if cross is not False:
+            cross_index = index if cross is True else cross
             for store in (self.cross_k, self.cross_v):
                 for i, t in enumerate(store):
                     if t is not None:
-                        store[i] = t.index_select(0, index.to(t.device))
+                        store[i] = t.index_select(0, cross_index.to(t.device))
 
     def copy_rows(self, dst: torch.Tensor, src: torch.Tensor) -> None:
         """Self-attention only: row dst[i] becomes old row src[i]; the other rows are left as they are.

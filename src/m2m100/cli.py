@@ -63,6 +63,7 @@ EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("m2m100.server.cli", "run the HTTP translation server"),
     "train": ("m2m100.train.cli", "fine-tune a model on parallel text"),
     "eval": ("m2m100.evaluate", "score a model on a test set (BLEU, chrF)"),
+    "shortlist": ("m2m100.cli_shortlist", "build or inspect a vocabulary shortlist (faster decoding)"),
 }
 
 
@@ -286,6 +287,9 @@ def _translate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quantize", default=None, help="quantize the model after loading (e.g. int8)")
     p.add_argument("--no-prepack", action="store_true",
                    help="keep plain CPU weights (prepacked weights, the default on CPU, are faster and exact)")
+    p.add_argument("--shortlist", default=None, metavar="FILE",
+                   help="decode over a vocabulary shortlist (JSON from 'm2m100 shortlist build'): the target "
+                        "language's tokens plus the source's; faster, may change some translations")
     p.add_argument("--no-sentence-split", action="store_true",
                    help="translate each line as a whole (still cut at the model's length limit)")
     p.add_argument("--chunk-lines", type=int, default=256, metavar="N",
@@ -314,6 +318,8 @@ def _translate_run(args: argparse.Namespace) -> int:
     from . import cli_ray
 
     details_path = getattr(args, "details_jsonl", None)
+    if getattr(args, "shortlist", None) and cli_ray.wanted(args):
+        raise UsageError("--shortlist is not available with --ray or Parquet input")
     if details_path is not None and cli_ray.wanted(args):
         raise UsageError("--details-jsonl is not available with --ray or Parquet input")
     if cli_ray.wanted(args):  # --ray, or a Parquet input: the same job on a Ray cluster (cli_ray.py)
@@ -527,6 +533,14 @@ def _load_translator(model_name: str, args: argparse.Namespace, quiet: bool):
     from .errors import CheckpointError
     from .translate import DEFAULT_MAX_BATCH_TOKENS, Translator
 
+    shortlist = None
+    if getattr(args, "shortlist", None):  # read before the model: a bad file fails in a moment, not after loading
+        from .generation.shortlist import VocabShortlist
+
+        try:
+            shortlist = VocabShortlist.load(args.shortlist)
+        except CheckpointError as exc:
+            raise CommandError(_one_line(exc)) from None
     local = Path(model_name).exists()
     hub_id = not local and not model_name.startswith((".", "/", "~")) and model_name.count("/") <= 1
     if hub_id and not quiet and not _hub_cached(model_name):
@@ -536,7 +550,7 @@ def _load_translator(model_name: str, args: argparse.Namespace, quiet: bool):
             model_name, device=args.device, dtype=args.dtype, quantize=args.quantize,
             prepack=False if args.no_prepack else None, max_batch_tokens=args.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS,
             split_sentences=not args.no_sentence_split, progress=False,
-            guards=False if getattr(args, "no_guards", False) else None,
+            guards=False if getattr(args, "no_guards", False) else None, shortlist=shortlist,
         )
     except CheckpointError as exc:
         message = _one_line(exc)

@@ -31,6 +31,23 @@ GENERATION_KEYS = (
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
 
 
+def check_attn_implementation(impl: str) -> None:
+    """Fail early, naming what is missing, when an attention backend cannot run here (ConfigError)."""
+    if impl not in ATTN_IMPLEMENTATIONS:
+        raise ConfigError(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {impl!r}")
+    if impl == "flash_attention_2":
+        import torch  # only for this check: the config itself needs no torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("attn_implementation='flash_attention_2' needs a CUDA GPU; none is available")
+        try:
+            import flash_attn  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "attn_implementation='flash_attention_2' needs the flash-attn package (pip install flash-attn)"
+            ) from None
+
+
 @dataclass
 class _ConfigFields:
     vocab_size: int = 128112  # sentencepiece pieces + 4 specials + 100 language tokens + 8 filler tokens

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, TrainingError
+from .meta import meta_device
 
 
 def can_prepack(device: torch.device, dtype: torch.dtype) -> bool:
@@ -130,8 +131,6 @@ def install_packed(model: nn.Module, weights: dict[str, Any]) -> nn.Module:
 
 def unpack_model(model: nn.Module) -> nn.Module:
     """Undo prepack_model: plain nn.Linear modules again (trainable after requires_grad_), ties restored."""
-    from .checkpoint import meta_device
-
     with torch.no_grad():
         for name, module in list(model.named_modules()):
             if isinstance(module, PackedLinear):
@@ -150,18 +149,3 @@ def unpack_model(model: nn.Module) -> nn.Module:
 def packed_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     """`name.weight` -> dense matrix for every PackedLinear (for saving a packed model)."""
     return {f"{name}.weight": m.dense_weight() for name, m in model.named_modules() if isinstance(m, PackedLinear)}
-
-
-def packed_conversion(dtype: torch.dtype):
-    """How the streaming loader builds a prepacked model (see checkpoint.load_streaming)."""
-    from .checkpoint import StreamingConversion
-
-    return StreamingConversion(
-        dtype=dtype,
-        # each float matrix lives only in the reader's scratch buffer until it is packed
-        linear=lambda reader, key, bias: PackedLinear(reader.read(key, scratch=True).to(dtype), bias),
-        # the embedding is only read (rows, and once to pack the tied projection): map it, don't copy it
-        embedding=lambda reader, key: reader.mapped(key).to(dtype),
-        install=install_packed,
-        convert=prepack_model,
-    )

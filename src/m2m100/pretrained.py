@@ -1,21 +1,40 @@
 """The transformers `PreTrainedModel` surface shared by every public module (models, encoder, decoder).
 
-Loading and saving live in checkpoint.py (this file only forwards to it); here are the model-level switches
-users and training libraries (Trainer, PEFT, accelerate) call: embeddings get/set/resize and tying,
-activation checkpointing, input-gradient hooks, sizes, devices and dtypes.
+Loading and saving live in m2m100.loading, a layer above the model (it builds models), so this file cannot
+import it: the loader is plugged in once with `use_loader` (m2m100/__init__.py does it) and from_pretrained /
+save_pretrained forward to it. Here are also the model-level switches users and training libraries (Trainer,
+PEFT, accelerate) call: embeddings get/set/resize and tying, activation checkpointing, input-gradient hooks,
+sizes, devices and dtypes.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from .config import M2M100Config
-from .errors import ConfigError
+from .config import M2M100Config, check_attn_implementation
+from .errors import ConfigError, M2M100Error
+from .hub import push_to_hub as _upload_to_hub
+
+# The one entry point from the model classes to the loading layer: {"load": ..., "save": ...}.
+_LOADER: dict[str, Callable[..., Any]] = {}
+
+
+def use_loader(load: Callable[..., Any], save: Callable[..., Any]) -> None:
+    """Route every model class's from_pretrained to `load(cls, name_or_path, *args, **kwargs)` and
+    save_pretrained to `save(model, directory, **kwargs)` (m2m100.loading's load_pretrained / save_pretrained,
+    plugged in by m2m100/__init__.py, so they are in place whichever m2m100 module is imported first)."""
+    _LOADER.update(load=load, save=save)
+
+
+def _loader(name: str) -> Callable[..., Any]:
+    if name not in _LOADER:  # only while m2m100/__init__.py itself is still running
+        raise M2M100Error("no checkpoint loader is plugged in yet: `import m2m100` finishes wiring it")
+    return _LOADER[name]
 
 
 class PreTrainedMixin:
@@ -31,22 +50,16 @@ class PreTrainedMixin:
     # -- files -----------------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike | None = None, *args: Any, **kwargs: Any):
-        """Load a hub-layout checkpoint (see checkpoint.load_pretrained for every option)."""
-        from .checkpoint import load_pretrained
-
-        return load_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs)
+        """Load a hub-layout checkpoint (see m2m100.loading.load_pretrained for every option)."""
+        return _loader("load")(cls, pretrained_model_name_or_path, *args, **kwargs)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
         """config.json, model.safetensors and (for generating models) generation_config.json."""
-        from .checkpoint import save_pretrained
-
-        save_pretrained(self, save_directory, **kwargs)
+        _loader("save")(self, save_directory, **kwargs)
 
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
         """save_pretrained into a temporary directory and upload it with huggingface_hub (returns its commit info)."""
-        from .hub import push_to_hub
-
-        return push_to_hub(self.save_pretrained, repo_id, **kwargs)
+        return _upload_to_hub(self.save_pretrained, repo_id, **kwargs)
 
     # -- state dicts: tied matrices once -------------------------------------------------------------------
     def _register_tied_state_hooks(self) -> None:
@@ -221,8 +234,6 @@ class PreTrainedMixin:
                     p.data = p.data.contiguous()
 
     def set_attn_implementation(self, impl: str) -> None:
-        from .model import check_attn_implementation
-
         check_attn_implementation(impl)
         self.config._attn_implementation = impl
 

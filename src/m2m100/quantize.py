@@ -159,17 +159,3 @@ def quantize_model(model: nn.Module, mode: str) -> nn.Module:
     weights = {name: quantize_per_row(module.weight) for name, module in model.named_modules()
                if isinstance(module, (nn.Linear, nn.Embedding))}
     return install_int8(model, weights, mode)
-
-
-def int8_conversion(mode: str):
-    """How the streaming loader builds an int8 model (see checkpoint.load_streaming)."""
-    from .checkpoint import StreamingConversion
-
-    return StreamingConversion(
-        dtype=torch.float32,
-        linear=lambda reader, key, bias: Int8Linear(*reader.quantize_rows(key), bias),
-        threads=2,  # most of the time goes to fbgemm's packing, which runs on one core
-        embedding=lambda reader, key: reader.quantize_rows(key),
-        install=lambda model, weights: install_int8(model, weights, mode),
-        convert=lambda model: quantize_model(model, mode),
-    )

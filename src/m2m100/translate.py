@@ -525,6 +525,11 @@ class Translator:
     """Text in, text out, for one sentence or a million lines. See the module docstring for the pipeline.
 
     Thread-safe: model calls are serialised by a lock; splitting may run beside them in other threads.
+
+    shortlist (opt-in): a VocabShortlist or its JSON file. A batch whose target languages all have a token set
+    in it decodes over those tokens plus its sources' tokens and the special tokens (a smaller output
+    projection; scores normalised over the kept tokens); other batches use the full vocabulary. The sources'
+    tokens are those of the whole batch, so with a shortlist a translation may depend on its batch neighbours.
     """
 
     # Most new tokens per piece whatever the options or the length policy say (None: the position limit).
@@ -543,6 +548,7 @@ class Translator:
         progress: bool | None = None,
         name: str | None = None,
         guards: bool | GuardConfig | None = None,
+        shortlist: Any = None,
     ):
         for label, value in (("max_batch_tokens", max_batch_tokens), ("max_batch_size", max_batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -567,6 +573,9 @@ class Translator:
         self._tokenizer_lock = threading.Lock()  # the tokenizer's src_lang is shared state
         self._codes = _language_codes(tokenizer)
         _check_vocabulary(model, tokenizer)
+        # opt-in vocabulary shortlist (m2m100.generation.shortlist): None, a VocabShortlist or a JSON file path
+        self.shortlist = self._load_shortlist(shortlist)
+        self._shortlist_ids: dict[frozenset[str], Any] = {}  # target languages -> kept ids tensor
 
     # -- construction --------------------------------------------------------------------------------
     @classmethod
@@ -589,17 +598,28 @@ class Translator:
         token: str | bool | None = None,
         local_files_only: bool = False,
         guards: bool | GuardConfig | None = None,
+        shortlist: Any = None,
     ) -> "Translator":
         """Load model and tokenizer from a local checkpoint directory or a hub id (default: `default_model()`).
 
         device: None picks CUDA (or MPS) when available, else CPU; dtype: None keeps float32, or "auto",
         "float16", "bfloat16", a torch.dtype; quantize ("int8") is passed to the model loader; prepack: None
         packs CPU float32/bfloat16 weights for fast inference (exact; needs oneDNN), False keeps plain weights.
+        shortlist: a vocabulary shortlist (a VocabShortlist or the path of its JSON file; True: shortlist.json in
+        the checkpoint directory) to decode over fewer output tokens; see `Translator.__init__`.
         """
         from .model import M2M100ForConditionalGeneration
         from .auto import AutoTokenizer
 
         name = os.fspath(path_or_hub_id) if path_or_hub_id is not None else default_model()
+        if shortlist is True:
+            from .generation.shortlist import FILE_NAME
+
+            shortlist = os.path.join(name, FILE_NAME)
+        if isinstance(shortlist, (str, os.PathLike)):  # read before the model: a bad file fails fast
+            from .generation.shortlist import VocabShortlist
+
+            shortlist = VocabShortlist.load(shortlist)
         hub = dict(revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only)
         kwargs: dict[str, Any] = dict(hub, dtype=dtype, device_map=device if device is not None else "auto")
         if attn_implementation is not None:
@@ -612,7 +632,7 @@ class Translator:
         return cls(
             model, tokenizer, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
             max_input_tokens=max_input_tokens, split_sentences=split_sentences, progress=progress, name=name,
-            guards=guards,
+            guards=guards, shortlist=shortlist,
         )
 
     # -- languages -----------------------------------------------------------------------------------
@@ -926,6 +946,45 @@ class Translator:
             return {} if default <= cap else {"max_new_tokens": cap}
         return {"max_new_tokens": min(cap, 32 * math.ceil(want / 32))}
 
+    # -- vocabulary shortlist ----------------------------------------------------------------------------
+    def _load_shortlist(self, shortlist: Any) -> Any:
+        """The Translator's VocabShortlist (or None), checked against the tokenizer and its languages.
+
+        Raises CheckpointError for an unreadable file, ConfigError for a shortlist of another tokenizer,
+        LanguageError for a language code this model does not translate, TypeError for another kind of value.
+        """
+        if shortlist is None or shortlist is False:
+            return None
+        from .generation.shortlist import VocabShortlist
+
+        if isinstance(shortlist, (str, os.PathLike)):
+            shortlist = VocabShortlist.load(shortlist)
+        if not isinstance(shortlist, VocabShortlist):
+            raise TypeError(f"shortlist must be a VocabShortlist or a file path, got {type(shortlist).__name__}")
+        shortlist.check_tokenizer(self.tokenizer)
+        unknown = sorted(code for code in shortlist.languages if code not in self._codes)
+        if unknown:
+            raise LanguageError(f"the shortlist has languages this model does not translate: {', '.join(unknown)}")
+        return shortlist
+
+    def _kept_ids(self, targets: list[str]) -> Any:
+        """The vocab_shortlist of a batch into `targets`: the union of their sets; None (the full vocabulary)
+        without a shortlist, or when one of the targets has no set in it."""
+        if self.shortlist is None:
+            return None
+        languages = frozenset(targets)
+        if not all(self.shortlist.covers(code) for code in languages):
+            return None
+        kept = self._shortlist_ids.get(languages)
+        if kept is None:  # one tensor per language set: generate() finds its gathered rows by these ids
+            import torch
+
+            kept = torch.tensor(self.shortlist.token_ids(languages), dtype=torch.long, device=self.model.device)
+            if len(self._shortlist_ids) >= 64:  # mixed-target batches: many language combinations
+                self._shortlist_ids.clear()
+            self._shortlist_ids[languages] = kept
+        return kept
+
     # -- internals -----------------------------------------------------------------------------------
     def _sources(self, value: Any, items: list[str]) -> list[str]:
         """Source languages, with "auto" (alone or as list items) replaced by the detected language per text."""
@@ -1044,6 +1103,9 @@ class Translator:
                 targets = [self.tokenizer.get_lang_id(jobs[j][2]) for j in batch]
                 forced = targets[0] if len(set(targets)) == 1 else targets
                 kwargs = {**options, **self._length_options(width, options)}
+                kept = self._kept_ids([jobs[j][2] for j in batch])
+                if kept is not None:
+                    kwargs["vocab_shortlist"] = kept
                 with torch.inference_mode():
                     generated = self.model.generate(
                         input_ids=input_ids.to(device), attention_mask=attention.to(device),

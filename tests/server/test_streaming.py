@@ -62,6 +62,7 @@ def test_continuous_server_equals_translator_under_concurrency(continuous_server
         assert response.json()["translatedText"] == translator.translate(text, "en", target, num_beams=beams)
     stats = continuous_server.wait_idle()
     assert stats["decode_steps"] > 0 and stats["running_batches"] == 0
+    assert stats["merged_steps"] > 0 and stats["merged_rows"] == 0  # the greedy rows shared decoder calls
 
 
 @pytest.mark.parametrize("which", ["server", "continuous_server"])

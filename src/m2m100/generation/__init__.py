@@ -20,6 +20,7 @@ from .processors import (
     build_processors,
 )
 from .search import generate
+from .shortlist import VocabShortlist
 
 __all__ = [
     "GLOBAL_DEFAULTS",
@@ -37,6 +38,7 @@ __all__ = [
     "Temperature",
     "TopK",
     "TopP",
+    "VocabShortlist",
     "build_processors",
     "generate",
     "load_generation_config",

@@ -16,17 +16,32 @@ first come first served, and queues for it again. So:
   its rows (and its turn) at once.
 
 Each job's search is the unchanged greedy/beam code (generation.greedy, generation.beam) over the job's own
-DecoderState and KVCache, so a job's output is exactly what the same call gives alone, whatever else runs:
-jobs share the model and the processor time, never tensors. (Merging the rows of different jobs into one
-decoder call would need per-row decoder positions, which the decoder does not take; see the README.)
+DecoderState and KVCache, so a job's output is exactly what the same call gives alone, whatever else runs.
+
+With `merge_greedy=True` the jobs' greedy searches also share tensors: a RowMerger decodes the rows of every
+greedy generate() call of every job in one decoder call per step (generation.rowbatch.MergedRows):
+
+    job A: encoder ─┐ join              job B: encoder ─┐ join
+    merger:         └─ step(A) ─ step(A) ───────────────┴─ step(A+B) ─ step(A+B) ... A done ─ step(B) ...
+
+A job runs its encoder alone (as any job, in its turn), then hands its rows to the merger and steps aside (it
+holds no turn while it waits); its first token is decoded in the next merged step. The merger's thread admits waiting cohorts between
+two steps, first come first served, within its budget (max_rows rows, max_tokens = rows x longest source), and
+checks every cohort's job for cancellation before each step: a cancelled job's rows leave at once and the job
+raises StepCancelled. Beam search and sampling keep the per-job path and take turns with the merger.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from .rowbatch import Cohort, MergedRows
+
+_running = threading.local()  # the StepScheduler whose job this thread runs (see merger_for)
 
 
 class StepCancelled(Exception):
@@ -45,12 +60,14 @@ class StepScheduler:
     """Turns, one decoder step at a time, between the jobs running on `model` (see the module docstring).
 
     `model`: an M2M100ForConditionalGeneration (anything with get_decoder() or model.decoder). A forward pre-hook
-    on its decoder is the step boundary; calls from threads that are not inside `run` pass through untouched.
+    on its decoder is the step boundary (one on its encoder only takes a turn back for a job that stepped aside);
+    calls from threads that are not inside `run` pass through untouched.
     `close()` removes the hook. Counters: `steps` (decoder steps run by jobs), `handoffs` (turns handed over).
     """
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, *, merge_greedy: bool = False, max_rows: int = 256, max_tokens: int = 16384):
         decoder = model.get_decoder() if hasattr(model, "get_decoder") else model.model.decoder
+        self.model = model
         self._cond = threading.Condition()
         self._waiting: deque[_Job] = deque()  # jobs queued for the turn, in order
         self._holder: _Job | None = None
@@ -58,9 +75,16 @@ class StepScheduler:
         self.steps = 0
         self.handoffs = 0
         self._hook = decoder.register_forward_pre_hook(self._before_step)
+        encoder = model.get_encoder() if hasattr(model, "get_encoder") else model.model.encoder
+        self._encoder_hook = encoder.register_forward_pre_hook(self._before_encode)
+        # greedy rows of all jobs in one decoder call (see the module docstring); None: each job decodes alone
+        self.merger = RowMerger(self, max_rows=max_rows, max_tokens=max_tokens) if merge_greedy else None
 
     def close(self) -> None:
+        if self.merger is not None:
+            self.merger.close()
         self._hook.remove()
+        self._encoder_hook.remove()
 
     @property
     def jobs(self) -> int:
@@ -82,13 +106,28 @@ class StepScheduler:
         job = _Job(cancelled)
         self._acquire(job)
         self._local.job = job
+        _running.scheduler = self
         try:
             if cancelled is not None and cancelled():
                 raise StepCancelled()
             return fn(*args, **kwargs)
         finally:
             self._local.job = None
+            _running.scheduler = None
             self._release(job)
+
+    def current_job_cancelled(self) -> Callable[[], bool] | None:
+        """The `cancelled` callable of the job this thread runs (None outside a job or without one)."""
+        job = getattr(self._local, "job", None)
+        return None if job is None else job.cancelled
+
+    @contextmanager
+    def step_aside(self) -> Iterator[None]:
+        """Inside a job: give up the turn while this thread waits for something else (the RowMerger decoding
+        its rows). The job queues for a turn again at its next model call (encoder or decoder), not before:
+        what it does in between (decoding text) runs beside the model."""
+        self._release(self._local.job)
+        yield
 
     # -- turns -------------------------------------------------------------------------------------------
     def _acquire(self, job: _Job) -> None:
@@ -105,10 +144,17 @@ class StepScheduler:
                 self._holder = None
                 self._cond.notify_all()
 
+    def _before_encode(self, module: Any, args: Any) -> None:
+        job = getattr(self._local, "job", None)
+        if job is not None and self._holder is not job:  # it stepped aside: wait for a turn (only this
+            self._acquire(job)  # thread makes its own job the holder, so reading _holder here is safe)
+
     def _before_step(self, module: Any, args: Any) -> None:
         job = getattr(self._local, "job", None)
         if job is None:
             return
+        if self._holder is not job:  # it stepped aside (see _before_encode)
+            self._acquire(job)
         job.steps += 1
         self.steps += 1
         if job.cancelled is not None and job.cancelled():
@@ -121,6 +167,157 @@ class StepScheduler:
         self._acquire(job)
         if job.cancelled is not None and job.cancelled():  # cancelled while it waited
             raise StepCancelled()
+
+
+def merger_for(model: Any) -> RowMerger | None:
+    """The RowMerger that merges greedy rows on `model`, when this thread runs a job of a StepScheduler that has
+    one (generation.search hands greedy searches to it); None otherwise."""
+    scheduler = getattr(_running, "scheduler", None)
+    if scheduler is None or scheduler.merger is None or scheduler.model is not model:
+        return None
+    return scheduler.merger
+
+
+class _Entry:
+    """A cohort waiting for (or in) the merged batch, with its job's cancellation check and its outcome."""
+
+    __slots__ = ("cancelled", "cohort", "done", "error", "state")
+
+    def __init__(self, cohort: Cohort, state: Any, cancelled: Callable[[], bool] | None):
+        self.cohort, self.state, self.cancelled = cohort, state, cancelled
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def is_cancelled(self) -> bool:
+        return self.cancelled is not None and self.cancelled()
+
+    def settle(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.state = None
+        self.done.set()
+
+
+class RowMerger:
+    """Decodes the greedy rows of all the jobs of `scheduler` together (see the module docstring).
+
+    Its thread is a job of the scheduler while there are rows, so beam-search jobs still get one step per round.
+    Budget: a cohort joins when the merged batch then holds at most `max_rows` rows and rows x longest source
+    <= `max_tokens` (an empty batch takes any cohort); otherwise it waits, and so do the cohorts behind it.
+    Counters: `steps` (merged decoder calls), `largest` (most rows in one call), `cohorts` (cohorts decoded).
+    """
+
+    def __init__(self, scheduler: StepScheduler, *, max_rows: int, max_tokens: int):
+        self.scheduler = scheduler
+        self.max_rows, self.max_tokens = int(max_rows), int(max_tokens)
+        self._cond = threading.Condition()
+        self._pending: deque[_Entry] = deque()
+        self._entries: dict[int, _Entry] = {}  # id(cohort) -> entry, for the cohorts in the batch
+        self._batch = MergedRows(scheduler.model)
+        self._closed = False
+        self.steps = self.largest = self.cohorts = 0
+        self._thread = threading.Thread(target=self._serve, name="m2m100-rows", daemon=True)
+        self._thread.start()
+
+    @property
+    def rows(self) -> int:
+        """Rows in the merged batch now."""
+        return self._batch.rows
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    # -- the jobs' side --------------------------------------------------------------------------------
+    def generate(self, state: Any, sequences: Any, prompt_len: int, max_length: int, procs: list,
+                 eos: Any, project: Any = None) -> Any:
+        """Greedy search of one generate() call (inside a job), merged with the others: returns what
+        generation.greedy.greedy_or_sample returns as sequences. `project`: the call's own output projection (a
+        vocabulary shortlist) or None. Raises StepCancelled when the job is cancelled meanwhile, or the merged
+        batch's error."""
+        cohort = Cohort(sequences, prompt_len, max_length, procs, eos, project)
+        if prompt_len > 1:  # merged steps feed one token per row: a longer decoder prompt goes through alone
+            cohort.first_step(state)
+        if not cohort.finished:
+            entry = _Entry(cohort, state, self.scheduler.current_job_cancelled())
+            with self._cond:
+                if self._closed:
+                    raise RuntimeError("the row merger is closed")
+                self._pending.append(entry)
+                self._cond.notify_all()
+            with self.scheduler.step_aside():
+                entry.done.wait()
+            if entry.error is not None:
+                raise entry.error
+        return cohort.result()
+
+    # -- the merger's thread ---------------------------------------------------------------------------
+    def _serve(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    for entry in self._pending:
+                        entry.settle(RuntimeError("the row merger is closed"))
+                    self._pending.clear()
+                    return
+            try:
+                self.scheduler.run(self._drain)
+            except BaseException as exc:  # noqa: BLE001 - handed to every cohort it concerns
+                self._fail_all(exc)
+
+    def _drain(self) -> None:
+        """Merged steps until no cohort is left (then this thread leaves the scheduler: it holds no turn idle)."""
+        batch = self._batch
+        while True:
+            self._admit()
+            for cohort in list(batch.cohorts):
+                entry = self._entries[id(cohort)]
+                if entry.is_cancelled():  # the request went away: its rows leave before this step
+                    batch.remove(cohort)
+                    del self._entries[id(cohort)]
+                    entry.settle(StepCancelled())
+            if batch.rows == 0:
+                with self._cond:
+                    if not self._pending or self._closed:
+                        return
+                continue
+            self.largest = max(self.largest, batch.rows)
+            finished = batch.step()
+            self.steps += 1
+            for cohort in finished:
+                self._entries.pop(id(cohort)).settle()
+
+    def _admit(self) -> None:
+        batch = self._batch
+        with self._cond:
+            while self._pending:
+                entry = self._pending[0]
+                if entry.is_cancelled():
+                    self._pending.popleft()
+                    entry.settle(StepCancelled())
+                    continue
+                rows = batch.rows + entry.cohort.size
+                width = max(batch.source_len, entry.state.encoder_hidden.shape[1])
+                if batch.rows and (rows > self.max_rows or rows * width > self.max_tokens):
+                    return  # wait for rows to leave; the cohorts behind it wait too (first come, first served)
+                self._pending.popleft()
+                try:
+                    batch.join(entry.cohort, entry.state)
+                except BaseException as exc:
+                    entry.settle(exc)
+                    raise
+                entry.state = None  # copied into the merged batch
+                self._entries[id(entry.cohort)] = entry
+                self.cohorts += 1
+
+    def _fail_all(self, exc: BaseException) -> None:
+        """A merged step failed (e.g. out of memory): every cohort in the batch gets the error; start afresh."""
+        for entry in self._entries.values():
+            entry.settle(exc)
+        self._entries.clear()
+        self._batch = MergedRows(self.scheduler.model)
 
 
 class TurnLock:

@@ -15,11 +15,16 @@ from ..cache import KVCache
 
 class DecoderState:
     def __init__(self, model, encoder_hidden: torch.Tensor, encoder_mask: torch.Tensor | None, use_cache: bool,
-                 capacity: int, output_attentions: bool = False, output_hidden_states: bool = False):
+                 capacity: int, output_attentions: bool = False, output_hidden_states: bool = False,
+                 rows_per_source: int = 1, project=None):
         self.decoder = model.model.decoder
-        self.project = model.project_to_vocab  # lm_head, with a cached inference layout (model.py)
-        self.encoder_hidden = encoder_hidden  # (rows, src_len, d_model)
-        self.encoder_mask = encoder_mask  # (rows, src_len) or None
+        # lm_head, with a cached inference layout (model.py); or a vocabulary shortlist's (shortlist_projection.py)
+        self.project = project if project is not None else model.project_to_vocab
+        # Beam search passes each input's encoder output once, not once per beam: the decoder projects its
+        # cross-attention K/V once and the beams attend to them together (model.Attention).
+        self.rows_per_source = rows_per_source
+        self.encoder_hidden = encoder_hidden  # (rows / rows_per_source, src_len, d_model)
+        self.encoder_mask = encoder_mask  # (rows / rows_per_source, src_len) or None
         self.cache = KVCache(len(self.decoder.layers), capacity=capacity) if use_cache else None
         # per step, what return_dict_in_generate reports (the caller keeps every row in the batch meanwhile)
         self.output_attentions, self.output_hidden_states = output_attentions, output_hidden_states
@@ -53,12 +58,14 @@ class DecoderState:
         return self.project(hidden)[:, -1].float()
 
     def keep(self, rows: torch.Tensor) -> None:
-        """Continue with these rows only (finished ones leave the batch)."""
-        self.encoder_hidden = self.encoder_hidden.index_select(0, rows)
+        """Continue with these rows only (finished ones leave the batch; rows sharing a source leave together)."""
+        group = self.rows_per_source
+        sources = rows if group == 1 else rows[::group] // group
+        self.encoder_hidden = self.encoder_hidden.index_select(0, sources)
         if self.encoder_mask is not None:
-            self.encoder_mask = self.encoder_mask.index_select(0, rows)
+            self.encoder_mask = self.encoder_mask.index_select(0, sources)
         if self.cache is not None:
-            self.cache.reorder(rows)
+            self.cache.reorder(rows, cross=sources)
 
     def reorder_beams(self, parents: torch.Tensor) -> None:
         """Row r continues the hypothesis of row parents[r] (always a beam of the same input)."""
@@ -79,6 +86,6 @@ def fill_transformers_cache(target, cache: KVCache) -> None:
         if cache.self_k[layer] is not None:
             target.self_attention_cache.update(cache.self_k[layer][:, :, :length], cache.self_v[layer][:, :, :length], layer)
         if cache.cross_k[layer] is not None:
-            target.cross_attention_cache.update(cache.cross_k[layer], cache.cross_v[layer], layer)
+            target.cross_attention_cache.update(*cache.cross_per_row(layer), layer)
             if hasattr(target, "is_updated"):
                 target.is_updated[layer] = True

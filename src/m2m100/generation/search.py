@@ -11,11 +11,13 @@ from ..errors import GenerationError
 from ..outputs import EncoderOutput
 from .beam import beam_search
 from .config import GLOBAL_DEFAULTS, UNSUPPORTED_OFF, GenerationConfig
+from .continuous import merger_for
 from .decoding import DecoderState, fill_transformers_cache
 from .greedy import greedy_or_sample
 from .limits import check_generate_inputs
 from .outputs import GenerateBeamEncoderDecoderOutput, GenerateEncoderDecoderOutput
 from .processors import build_processors
+from .shortlist_projection import check_shortlist_ids, shortlist_projection
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "encoder_outputs", "decoder_input_ids", "inputs_embeds",
                 "past_key_values")
@@ -129,7 +131,13 @@ def generate(
     (batch * num_return_sequences, length), starting with the decoder start token, padded after EOS; or, with
     return_dict_in_generate=True, an output object with `sequences` and, with output_scores=True, `scores`
     (and `sequences_scores` for beam search).
+
+    vocab_shortlist (ours, opt-in): token ids (1-D list or tensor) the output may use besides the source's tokens
+    and the special and forced tokens, which are always kept; the output projection then runs on those rows only
+    and every other logit is -inf, so scores are normalised over the kept tokens (see
+    m2m100.generation.shortlist_projection; m2m100.VocabShortlist builds them per target language).
     """
+    vocab_shortlist = kwargs.pop("vocab_shortlist", None)
     if inputs is not None:
         if kwargs.get("input_ids") is not None:
             raise GenerationError("pass the source tokens either as `inputs` or as `input_ids`, not both")
@@ -190,6 +198,8 @@ def generate(
         bad = [t for word in gc.bad_words_ids for t in word if t >= vocab]
         if bad:
             raise GenerationError(f"bad_words_ids must be token ids in [0, {vocab}), got {bad}")
+
+    shortlist = check_shortlist_ids(vocab_shortlist, vocab, device) if vocab_shortlist is not None else None
 
     # -- the decoder prompt: the start token, or the caller's decoder_input_ids after it ------------------
     start_col = (start.view(-1, 1) if isinstance(start, torch.Tensor)
@@ -260,9 +270,15 @@ def generate(
         encoder_attentions = getattr(encoder_outputs, "attentions", None) if want_attentions else None
         encoder_states = getattr(encoder_outputs, "hidden_states", None) if want_hidden else None
     encoder_hidden = encoder_hidden.to(device)
+    # Beams of one input share its encoder output (they also leave the batch together): its cross-attention K/V
+    # are projected and kept once, and its beams attend to them as one multi-query attention, which rounds
+    # differently in the last bit. Sampled sequences of one input leave one by one, so each gets its own copy;
+    # so does every row in the bit-exact full-batch mode (prune_finished=False), laid out like the reference.
+    rows_per_source = expand if num_beams > 1 and prune else 1
     if expand > 1:
-        encoder_hidden = encoder_hidden.repeat_interleave(expand, dim=0)
-        attention_mask = attention_mask.repeat_interleave(expand, dim=0) if attention_mask is not None else None
+        if rows_per_source == 1:
+            encoder_hidden = encoder_hidden.repeat_interleave(expand, dim=0)
+            attention_mask = attention_mask.repeat_interleave(expand, dim=0) if attention_mask is not None else None
         prompt = prompt.repeat_interleave(expand, dim=0)
         if isinstance(forced_bos, torch.Tensor):
             forced_bos = forced_bos.repeat_interleave(expand, dim=0)
@@ -272,8 +288,11 @@ def generate(
     eos = torch.tensor(eos_ids, dtype=torch.long, device=device) if eos_ids else None
     # Self-attention buffers sized for a typical translation (twice the source); they double if outgrown.
     capacity = min(max_length, max(32, 2 * encoder_hidden.shape[1] + 16))
+    project = None if shortlist is None else shortlist_projection(
+        model, shortlist, [input_ids, prompt, eos_ids, pad_ids, forced_bos, _ids(gc.forced_eos_token_id)])
     state = DecoderState(model, encoder_hidden, attention_mask, gc.use_cache, capacity=capacity,
-                         output_attentions=want_attentions, output_hidden_states=want_hidden)
+                         output_attentions=want_attentions, output_hidden_states=want_hidden,
+                         rows_per_source=rows_per_source, project=project)
     want_scores = gc.return_dict_in_generate and gc.output_scores
     want_logits = gc.return_dict_in_generate and gc.output_logits
 
@@ -296,6 +315,10 @@ def generate(
         sequences = torch.full((prompt.shape[0], max_length), pad_token_id if pad_token_id is not None else 0,
                                dtype=torch.long, device=device)
         sequences[:, :prompt_len] = prompt
+        merger = merger_for(model)  # inside a server job whose greedy rows share decoder calls (continuous.py)
+        if (merger is not None and not gc.do_sample and prune and state.cache is not None
+                and not gc.return_dict_in_generate):
+            return merger.generate(state, sequences, prompt_len, max_length, procs, eos, project)
         sequences, scores, logits = greedy_or_sample(
             state, sequences, prompt_len, max_length, procs, eos, pad_token_id, gc.do_sample, prune,
             want_scores, want_logits,

@@ -94,7 +94,7 @@ def default_translator_factory(settings: ServerSettings) -> Any:
     return Translator.from_pretrained(
         settings.model or default_model(), device=settings.device, dtype=settings.dtype,
         quantize=settings.quantize, prepack=None if settings.prepack else False, max_batch_tokens=settings.max_batch_tokens,
-        max_batch_size=settings.max_batch_size, progress=False,
+        max_batch_size=settings.max_batch_size, progress=False, shortlist=settings.shortlist,
     )
 
 
@@ -178,6 +178,9 @@ class ServiceState:
             steps = getattr(self.batcher, "steps", None)  # continuous scheduler (server.scheduler)
             if steps is not None:
                 out.update(running_batches=self.batcher.running_batches, decode_steps=steps.steps)
+                merger = steps.merger  # greedy rows of all batches in one decoder call (generation.continuous)
+                if merger is not None:
+                    out.update(merged_rows=merger.rows, merged_steps=merger.steps, merged_largest=merger.largest)
         return out
 
 

@@ -21,7 +21,7 @@ from .settings import ServerSettings, cli_flag, env_var
 HELP = "run the LibreTranslate-compatible HTTP translation server and web page"
 
 _METAVARS = {"model": "PATH_OR_ID", "api_keys": "FILE", "host": "HOST", "device": "DEVICE", "dtype": "DTYPE",
-             "quantize": "METHOD"}
+             "quantize": "METHOD", "shortlist": "FILE"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -108,16 +108,28 @@ class Engine:
                                                    progress=False, **rest)
         return self.translator.translate_pieces(pieces, sources, targets, progress=False, **options)
 
-    def step_scheduler(self) -> Any:
+    def step_scheduler(self, merge_greedy: bool = False, max_rows: int = 256, max_tokens: int = 16384) -> Any:
         """Make the model take turns per decoding step between concurrent run_batch calls (each inside
         StepScheduler.run: server.scheduler); returns the m2m100.generation.continuous.StepScheduler. The
         Translator's one-generation-at-a-time lock steps aside inside those calls (the turns exclude each
-        other already; holding the lock across a turn hand-over would deadlock)."""
+        other already; holding the lock across a turn hand-over would deadlock). `merge_greedy`: the greedy
+        rows of all those calls share one decoder call per step (at most `max_rows` rows, rows x longest source
+        <= `max_tokens`)."""
         from ..generation.continuous import StepScheduler, TurnLock
 
-        steps = StepScheduler(self.translator.model)
+        steps = StepScheduler(self.translator.model, merge_greedy=merge_greedy, max_rows=max_rows,
+                              max_tokens=max_tokens)
         self.translator._lock = TurnLock(steps, self.translator._lock)
         return steps
+
+    def merges_rows(self, options: dict[str, Any]) -> bool:
+        """Whether run_batch with these options decodes greedily (num_beams 1, no sampling, no alternatives), so
+        that under the continuous scheduler its rows join the merged decoder batch (generation.continuous)."""
+        if options.get("alternatives"):
+            return False
+        config = getattr(getattr(self.translator, "model", None), "generation_config", None)
+        sampling = options.get("do_sample", getattr(config, "do_sample", False))
+        return int(options.get("num_beams") or self.default_beams()) == 1 and not sampling
 
     def default_beams(self) -> int:
         """The checkpoint's num_beams (what a request without num_beams gets)."""

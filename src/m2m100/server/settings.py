@@ -31,6 +31,9 @@ class ServerSettings(BaseModel):
     quantize: str | None = Field(None, description="quantization passed to the model loader (e.g. int8)")
     prepack: bool = Field(True, description="pack CPU float32/bfloat16 weights for fast exact inference when "
                                             "possible (false: plain weights)")
+    shortlist: Path | None = Field(None, description="vocabulary shortlist JSON (m2m100 shortlist build): decode "
+                                                     "over the target language's tokens plus the source's; faster, "
+                                                     "may change some translations (default: full vocabulary)")
     threads: int | None = Field(None, ge=1, le=1024, description="torch CPU threads (default: torch's choice)")
     warmup: bool = Field(True, description="translate one sentence before /health reports ready")
     # -- network -----------------------------------------------------------------------------------------
@@ -70,14 +73,16 @@ class ServerSettings(BaseModel):
         "batch", description="batch: each model batch runs to completion before the next starts; continuous: "
                              "batches take turns per decoding step, so new requests start at the next step "
                              "(m2m100.server.scheduler)")
-    max_running_batches: int = Field(4, ge=1, le=64, description="continuous scheduler: batches decoding at once "
-                                                                 "(each within max_batch_tokens)")
+    max_running_batches: int = Field(4, ge=1, le=64, description="continuous scheduler: beam/sampling batches "
+                                                                 "decoding at once (each within max_batch_tokens); "
+                                                                 "greedy batches: 4x as many, in one merged decoder "
+                                                                 "batch")
     max_queue: int = Field(256, ge=1, description="requests queued or running; more are answered 503 at once")
     # -- shutdown ----------------------------------------------------------------------------------------
     drain_timeout: float = Field(30.0, gt=0, description="seconds SIGTERM waits for in-flight requests "
                                                          "before exiting")
 
-    @field_validator("model", "device", "dtype", "quantize", mode="before")
+    @field_validator("model", "device", "dtype", "quantize", "shortlist", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():

@@ -447,7 +447,7 @@ class Trainer:
         if tensors is None:
             self.raw.save_pretrained(directory)
         else:
-            from ..checkpoint import save_pretrained
+            from ..loading import save_pretrained
 
             save_pretrained(_TensorsAsModel(tensors, self.raw), directory)
         self.tokenizer.save_pretrained(directory)
@@ -515,7 +515,7 @@ class Trainer:
 
 
 class _TensorsAsModel:
-    """Just enough of a model for `checkpoint.save_pretrained`: gathered FSDP weights plus the real config."""
+    """Just enough of a model for `loading.save_pretrained`: gathered FSDP weights plus the real config."""
 
     def __init__(self, tensors: dict[str, torch.Tensor], model):
         self._tensors = tensors
