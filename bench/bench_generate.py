@@ -229,9 +229,11 @@ def report(runs: dict[str, list[dict]], scenarios: list[str]) -> None:
         ready = min(r["ready_s"] for r in runs[engine])
         rss = max(r["peak_rss_mb"] for r in runs[engine])
         print(row + f"{load:>9.2f}{ready:>9.2f}{rss:>13.0f}")
-    if "transformers-fp32" in runs and "m2m100-fp32" in runs and runs["transformers-fp32"] and runs["m2m100-fp32"]:
-        same = runs["transformers-fp32"][0].get("ids") == runs["m2m100-fp32"][0].get("ids")
-        print(f"m2m100 fp32 ids identical to transformers fp32: {same}")
+    reference = runs.get("transformers-fp32")
+    for engine in ("m2m100-fp32", "m2m100-fp32plain"):  # the exact modes (prepacked, and the plain drop-in)
+        if reference and runs.get(engine):
+            same = reference[0].get("ids") == runs[engine][0].get("ids")
+            print(f"{engine} ids identical to transformers fp32: {same}")
     print("JSON " + json.dumps(best))
 
 

@@ -4,21 +4,36 @@ one request at a time, dynamic batching, continuous (step-level) batching.
     python bench/load_server.py [--clients 16] [--duration 30] [--max-new-tokens 32] [--model PATH]
     python bench/load_server.py --workload mixed --scheduler batch,continuous [--modes single,batched,continuous]
 
-For each mode the script starts `python -m m2m100.server` on 127.0.0.1 (default model: the random
-418M-architecture checkpoint from bench/common.py, with bench_generate's 418M-sized tokenizer files), waits for
-/health 200, runs N closed-loop clients (each sends its next POST /translate when the previous answer
-arrives) for a warm-up of a few seconds and then the measured duration, and stops the server with SIGTERM.
+For each mode the script starts `python -m m2m100.server` on 127.0.0.1, waits for /health 200, runs N
+closed-loop clients (each sends its next POST /translate when the previous answer arrives) for a warm-up of a
+few seconds and then the measured duration, and stops the server with SIGTERM.
 Modes: `batched` (default settings: sentences of concurrent requests share model batches), `single`
 (`--max-batch-size 1`: one sentence per model call, i.e. one request at a time) and `continuous`
 (`--scheduler continuous`: greedy rows of all running batches share one decoder call per step, joining and
 leaving between steps; m2m100.server.scheduler). `--scheduler batch,continuous` is a shorthand for
 `--modes batched,continuous`.
 
-Workloads: `fixed` (default) is described next; `mixed` draws, per request, a short chat-like line (70%) or a
-paragraph of 4-8 sentences (30%), to one of 5 targets, sent to `POST /v1/translate` with `"stream": true`, so
-that time to first result (the first sentence event) is measured beside the full latency. Every request is one
-sentence from a fixed list of 12 English sentences of 6-30 words, to a target drawn from 5 languages, with
-`max_new_tokens` fixed so that random weights (which rarely emit </s>) do a bounded amount of work.
+Workloads: `fixed` (default): every request is one sentence from a fixed list of 12 English sentences of 6-30
+words, to a target drawn from 5 languages, with `max_new_tokens` fixed. `mixed` draws, per request, a short
+chat-like line (70%) or a paragraph of 4-8 sentences (30%), to one of 5 targets, sent to `POST /v1/translate`
+with `"stream": true`, so that time to first result (the first sentence event) is measured beside the full
+latency; it also reports the characters per output sentence and the quality guard's retries per text (from the
+`done` event). The server's quality guards are on by default, as the server ships; `--guards off` turns them off
+(M2M100_GUARDS=0). On pseudo-random output they flag a share of the pieces (repetition, language, length; with
+m2m100_418M_eos 1 of 8 bench pieces into fr, 4 of 8 into zh) and each retry is a beam search or sampling
+decode, which continuous batching does not merge.
+
+Default models (both 418M-architecture, random weights, built once under bench/out by bench/common.py, with
+bench_generate's 418M-sized tokenizer files; --model replaces them):
+  fixed  m2m100_418M_random (build_418m): plain random weights, which almost never emit </s>, so every row
+         decodes up to max_new_tokens and every request does the same, bounded work;
+  mixed  m2m100_418M_eos (build_418m_eos): the same weights edited so that greedy decoding emits </s> after a
+         varied number of tokens (bench sentences, greedy: 2 to >40 tokens, median ~8-12, fp32 and int8), a
+         stand-in for a trained model's natural lengths, where rows of one batch finish at different steps
+         (what continuous batching is for). Not a translation model: its output is pseudo-random tokens.
+         Its tokenizer is trained on FLORES-200 text (bench/common.py make_text_tokenizer_files, when the
+         shared data is present), so sources have about the real model's length (the synthetic bench tokenizer
+         makes them ~3x longer, and the encoder would dominate).
 
 Prints a table, the throughput gain of batching, and a JSON line; writes bench/out/load_server.json.
 Bounded on purpose: at most 256 clients, at most 600 s per mode, 127.0.0.1 only.
@@ -39,7 +54,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import OUT, REPO, build_418m, machine  # noqa: E402
+from common import OUT, REPO, build_418m, build_418m_eos, machine  # noqa: E402
 
 MAX_CLIENTS, MAX_DURATION = 256, 600.0
 SENTENCES = [
@@ -81,7 +96,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def default_model() -> Path:
+def default_model(workload: str = "fixed") -> Path:
+    """The checkpoint a workload runs on when --model is not given (see the module docstring)."""
+    if workload == "mixed":
+        return build_418m_eos()  # copies the random checkpoint's tokenizer files (made first if missing)
     directory = build_418m()
     if not (directory / "vocab.json").exists():
         from bench_generate import make_tokenizer_files
@@ -90,10 +108,12 @@ def default_model() -> Path:
     return directory
 
 
-def start_server(model: Path, port: int, extra: list[str], log_path: Path) -> subprocess.Popen:
+def start_server(model: Path, port: int, extra: list[str], log_path: Path, guards: str = "on") -> subprocess.Popen:
     cmd = [sys.executable, "-m", "m2m100.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
            "--log-level", "warning", "--max-queue", str(4 * MAX_CLIENTS), *extra]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    if guards == "off":
+        env["M2M100_GUARDS"] = "0"
     return subprocess.Popen(cmd, stdout=log_path.open("wb"), stderr=subprocess.STDOUT, env=env)
 
 
@@ -113,19 +133,29 @@ def wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float 
     raise SystemExit(f"server not ready after {timeout} s")
 
 
-async def _stream(http, payload: dict, started: float, loop) -> tuple[bool, str, float | None]:
-    """POST a streaming request; (ok, reason, seconds to the first sentence event)."""
-    first = None
+async def _stream(http, payload: dict, started: float, loop, chars: list[int],
+                  retries: list[int]) -> tuple[bool, str, float | None]:
+    """POST a streaming request; (ok, reason, seconds to the first sentence event). Appends the length in
+    characters of each output sentence to `chars` and the guard's retries of each text (from the `done` event)
+    to `retries`. Characters, not words: the bench tokenizer's filler pieces decode without spaces."""
+    first, event = None, None
     async with http.stream("POST", "/v1/translate", json=payload) as response:
         if response.status_code != 200:
             return False, str(response.status_code), None
         async for line in response.aiter_lines():
-            if line.startswith("event: sentence") and first is None:
-                first = loop.time() - started
-            elif line.startswith("event: error"):
-                return False, "error event", first
-            elif line.startswith("event: done"):
-                return True, "200", first
+            if line.startswith("event: "):
+                event = line[len("event: "):]
+                if event == "sentence" and first is None:
+                    first = loop.time() - started
+                elif event == "error":
+                    return False, "error event", first
+            elif line.startswith("data: ") and event in ("sentence", "done"):
+                data = json.loads(line[len("data: "):])
+                if event == "sentence":
+                    chars.append(len(data.get("text", "")))
+                else:
+                    retries.extend((t.get("quality") or {}).get("retries", 0) for t in data.get("translations", []))
+                    return True, "200", first
     return False, "stream ended without done", first
 
 
@@ -135,6 +165,8 @@ async def load(url: str, clients: int, warmup: float, duration: float, max_new_t
 
     latencies: list[float] = []
     first_results: list[float] = []
+    chars: list[int] = []  # mixed: characters per output sentence
+    retries: list[int] = []  # mixed: the quality guard's extra decodes per text
     failures: dict[str, int] = {}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=300.0, limits=limits) as http:
@@ -147,9 +179,12 @@ async def load(url: str, clients: int, warmup: float, duration: float, max_new_t
             while loop.time() < stop_at:
                 started = loop.time()
                 first = None
+                request_chars: list[int] = []
+                request_retries: list[int] = []
                 try:
                     if workload == "mixed":
-                        ok, reason, first = await _stream(http, mixed_request(i, max_new_tokens), started, loop)
+                        ok, reason, first = await _stream(http, mixed_request(i, max_new_tokens), started, loop,
+                                                          request_chars, request_retries)
                     else:
                         payload = {"q": SENTENCES[i % len(SENTENCES)], "source": "en",
                                    "target": TARGETS[(i // 3) % 5], "max_new_tokens": max_new_tokens, "num_beams": 1}
@@ -163,6 +198,8 @@ async def load(url: str, clients: int, warmup: float, duration: float, max_new_t
                     if ok:
                         latencies.append(ended - started)
                         first_results.append(first if first is not None else ended - started)
+                        chars.extend(request_chars)
+                        retries.extend(request_retries)
                     else:
                         failures[reason] = failures.get(reason, 0) + 1
 
@@ -183,6 +220,11 @@ async def load(url: str, clients: int, warmup: float, duration: float, max_new_t
         "batches": stats.get("batches"), "largest_batch": stats.get("largest_batch"),
         "sentences_run": stats.get("pieces_run"),
         "merged_steps": stats.get("merged_steps"), "merged_largest": stats.get("merged_largest"),
+        "output_sentences": len(chars),
+        "chars_mean": statistics.fmean(chars) if chars else None,
+        "chars_median": statistics.median(chars) if chars else None,
+        "guard_retries": sum(retries) if retries else None,
+        "texts_retried": sum(r > 0 for r in retries) if retries else None,
     }
 
 
@@ -190,11 +232,12 @@ def run_mode(name: str, model: Path, args: argparse.Namespace, extra: list[str])
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = OUT / f"load_server_{name}.log"
-    proc = start_server(model, port, [*args.server_args, *extra], log_path)
+    proc = start_server(model, port, [*args.server_args, *extra], log_path, args.guards)
     try:
         ready_s = wait_ready(url, proc, log_path)
         result = asyncio.run(load(url, args.clients, args.warmup, args.duration, args.max_new_tokens, args.workload))
-        result.update(mode=name, workload=args.workload, server_args=" ".join([*args.server_args, *extra]), ready_s=ready_s)
+        result.update(mode=name, workload=args.workload, server_args=" ".join([*args.server_args, *extra]),
+                      ready_s=ready_s, guards=args.guards)
         return result
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -207,7 +250,9 @@ def run_mode(name: str, model: Path, args: argparse.Namespace, extra: list[str])
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, help="checkpoint (default: the random 418M one, built if missing)")
+    parser.add_argument("--model", type=Path, help="checkpoint (default: the random 418M one for --workload fixed, "
+                                                   "its edited copy whose outputs end at varied lengths for mixed; "
+                                                   "built if missing)")
     parser.add_argument("--clients", type=int, default=16, help=f"concurrent clients (at most {MAX_CLIENTS})")
     parser.add_argument("--duration", type=float, default=30.0,
                         help=f"measured seconds per mode (at most {MAX_DURATION:g})")
@@ -218,6 +263,9 @@ def main() -> None:
                                             "replaces --modes (batch = mode batched)")
     parser.add_argument("--workload", choices=["fixed", "mixed"], default="fixed",
                         help="fixed: one sentence per request; mixed: chat lines and paragraphs, streamed")
+    parser.add_argument("--guards", choices=["on", "off"], default="on",
+                        help="the server's quality guards (off: M2M100_GUARDS=0); their retries are beam search or "
+                             "sampling decodes")
     parser.add_argument("--server-arg", dest="server_args", action="append", default=[],
                         help="extra `m2m100 serve` argument for both modes (repeatable), e.g. --server-arg=--threads=2")
     args = parser.parse_args()
@@ -226,7 +274,7 @@ def main() -> None:
     if not 0 < args.duration <= MAX_DURATION:
         parser.error(f"--duration must be in (0, {MAX_DURATION:g}]")
     OUT.mkdir(parents=True, exist_ok=True)
-    model = args.model or default_model()
+    model = args.model or default_model(args.workload)
     modes = {"batched": ["--scheduler", "batch"], "single": ["--max-batch-size", "1", "--scheduler", "batch"],
              "continuous": ["--scheduler", "continuous"]}
     chosen = args.modes.split(",")
@@ -244,13 +292,18 @@ def main() -> None:
         results.append(run_mode(name, model, args, modes[name]))
 
     print(f"\nmachine: {machine()}; model: {model}; {args.clients} clients; max_new_tokens {args.max_new_tokens}")
-    print(f"workload: {args.workload}")
+    print(f"workload: {args.workload}; guards {args.guards}")
     print(f"{'mode':<11}{'req/s':>8}{'p50 s':>8}{'p95 s':>8}{'p99 s':>8}{'TTFR p50':>10}{'TTFR p95':>10}"
           f"{'requests':>10}{'failures':>10}{'batches':>9}{'largest':>9}")
     for r in results:
         print(f"{r['mode']:<11}{r['rps']:>8.2f}{r['p50_s']:>8.2f}{r['p95_s']:>8.2f}{r['p99_s']:>8.2f}"
               f"{r['ttfr_p50_s']:>10.2f}{r['ttfr_p95_s']:>10.2f}"
               f"{r['requests']:>10}{r['failures']:>10}{r['batches'] or 0:>9}{r['largest_batch'] or 0:>9}")
+    for r in results:
+        if r["chars_mean"] is not None:
+            print(f"{r['mode']}: {r['output_sentences']} output sentences, characters per sentence mean "
+                  f"{r['chars_mean']:.0f}, median {r['chars_median']:g}; guard retries {r['guard_retries']} "
+                  f"({r['texts_retried']} of {r['requests']} texts)")
     by_mode = {r["mode"]: r for r in results}
     summary = {"machine": machine(), "model": str(model), "clients": args.clients, "duration_s": args.duration,
                "max_new_tokens": args.max_new_tokens, "results": results}

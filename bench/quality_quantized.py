@@ -42,6 +42,11 @@ def main() -> None:
         "bf16": dict(dtype=torch.bfloat16, prepack=False),
         "bf16 prepack": dict(dtype=torch.bfloat16, prepack=True),
     }
+    from m2m100.packed import cpu_has_native_bf16
+
+    if not cpu_has_native_bf16():  # prepacked bf16 needs AVX-512 BF16 / AMX (a ConfigError otherwise); bf16 is emulated
+        print("this CPU has no bfloat16 instructions: 'bf16 prepack' skipped, 'bf16' runs emulated")
+        del modes["bf16 prepack"]
     models = {name: M2M100ForConditionalGeneration.from_pretrained(args.model, **kw) for name, kw in modes.items()}
 
     agree = {name: 0 for name in modes if name != "fp32"}

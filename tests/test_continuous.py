@@ -165,11 +165,10 @@ def _run_job(scheduler, results, key, *args, **kwargs):
         results[key] = exc
 
 
-def test_merged_rows_joining_mid_decode_equal_translator_alone(translator, merged):
-    long_opts = {"min_new_tokens": 30, "max_new_tokens": 36}
-    joiners = [(SHORT, "en", ["de", "es"], {"max_new_tokens": 6}),
-               (["a small bird sings", "good night"], "en", "fr", {"max_new_tokens": 20}),
-               (LONG[:1], "en", "it", {"no_repeat_ngram_size": 2, "max_new_tokens": 25})]
+def _long_job_with_joiners(translator, merged, long_opts: dict, joiners: list) -> list:
+    """Run a long job (LONG into fr, `long_opts`) in the merged scheduler while `joiners` (pieces, source, target,
+    options) start at its merged steps 3, 6 and 9; assert that every job's output equals the same call alone.
+    Returns the long job's per-step cancellation checks (one per merged step it saw)."""
     want_long = translator.translate_pieces(LONG, "en", "fr", **long_opts)  # alone, outside the scheduler
     want = [translator.translate_pieces(p, s, t, **o) for p, s, t, o in joiners]
 
@@ -191,6 +190,15 @@ def test_merged_rows_joining_mid_decode_equal_translator_alone(translator, merge
         thread.join(60)
     assert results["long"] == want_long
     assert [results[i] for i in range(len(joiners))] == want
+    return calls
+
+
+def test_merged_rows_joining_mid_decode_equal_translator_alone(translator, merged):
+    long_opts = {"min_new_tokens": 30, "max_new_tokens": 36}
+    joiners = [(SHORT, "en", ["de", "es"], {"max_new_tokens": 6}),
+               (["a small bird sings", "good night"], "en", "fr", {"max_new_tokens": 20}),
+               (LONG[:1], "en", "it", {"no_repeat_ngram_size": 2, "max_new_tokens": 25})]
+    calls = _long_job_with_joiners(translator, merged, long_opts, joiners)
     merger = merged.merger
     assert merger.cohorts == 4  # every job's rows went through the merged batch
     assert merger.largest >= len(LONG) + 2  # rows of different jobs shared a decoder call
@@ -214,8 +222,10 @@ def test_merged_many_jobs_each_equal_alone(translator, merged):
     _wait_idle(merged)
 
 
-def test_merged_cancelled_job_rows_leave_at_next_step(translator, merged):
-    want_short = translator.translate_pieces(SHORT, "en", "fr", max_new_tokens=8)
+@pytest.mark.parametrize("beams", [1, 3], ids=["greedy", "beams"])
+def test_merged_cancelled_job_rows_leave_at_next_step(translator, merged, beams):
+    short_opts = {"max_new_tokens": 8, **({"num_beams": 2} if beams > 1 else {})}
+    want_short = translator.translate_pieces(SHORT, "en", "fr", **short_opts)
     cancel = threading.Event()
     seen_after_cancel = []
     results: dict = {}
@@ -227,7 +237,8 @@ def test_merged_cancelled_job_rows_leave_at_next_step(translator, merged):
 
     runner = threading.Thread(target=_run_job, args=(merged, results, "long", translator.translate_pieces, LONG,
                                                      "en", "fr"),
-                              kwargs={"cancelled": long_cancelled, "min_new_tokens": 200, "max_new_tokens": 220})
+                              kwargs={"cancelled": long_cancelled, "num_beams": beams, "min_new_tokens": 200,
+                                      "max_new_tokens": 220})
     runner.start()
     deadline = time.monotonic() + 10
     while merged.merger.steps < 3:
@@ -235,28 +246,149 @@ def test_merged_cancelled_job_rows_leave_at_next_step(translator, merged):
         time.sleep(0.001)
     steps_at_cancel = merged.merger.steps
     cancel.set()
-    short = merged.run(translator.translate_pieces, SHORT, "en", "fr", max_new_tokens=8)
+    short = merged.run(translator.translate_pieces, SHORT, "en", "fr", **short_opts)
     runner.join(30)
     assert not runner.is_alive()
     assert short == want_short
     assert isinstance(results["long"], StepCancelled)
-    assert seen_after_cancel[0] >= len(LONG)  # checked once, with its rows still in; then they left
+    assert seen_after_cancel[0] >= beams * len(LONG)  # checked once, with its rows (beams) still in; then they left
     assert len(seen_after_cancel) == 1
     assert merged.merger.steps - steps_at_cancel < 20  # nowhere near the 200 steps the long job asked for
     _wait_idle(merged)
 
 
-def test_beam_jobs_keep_their_own_path_beside_merged_rows(translator, merged):
-    want_beam = translator.translate_pieces(LONG, "en", "de", num_beams=3, max_new_tokens=15)
+def test_beam_sampling_jobs_keep_their_own_path_beside_merged_rows(translator, merged):
     want_greedy = translator.translate_pieces(SHORT + LONG, "en", "fr", max_new_tokens=15)
     results: dict = {}
-    beam = threading.Thread(target=_run_job, args=(merged, results, "beam", translator.translate_pieces, LONG,
-                                                   "en", "de"), kwargs={"num_beams": 3, "max_new_tokens": 15})
-    beam.start()
+    sampler = threading.Thread(target=_run_job, args=(merged, results, "sample", translator.translate_pieces, LONG,
+                                                      "en", "de"),
+                               kwargs={"num_beams": 3, "do_sample": True, "max_new_tokens": 15})
+    sampler.start()
     results["greedy"] = merged.run(translator.translate_pieces, SHORT + LONG, "en", "fr", max_new_tokens=15)
-    beam.join(60)
-    assert results["beam"] == want_beam and results["greedy"] == want_greedy
+    sampler.join(60)
+    assert results["greedy"] == want_greedy
+    assert isinstance(results["sample"], list) and len(results["sample"]) == len(LONG)
     assert merged.merger.cohorts == 1  # only the greedy job went through the merged batch
+    _wait_idle(merged)
+
+
+# -- merged beam rows (BeamCohort): a beam-search call's inputs x beams share the merged decoder call -------------
+@pytest.mark.parametrize("mixed", [False, True], ids=["beams", "beams+greedy"])
+def test_merged_beam_rows_joining_mid_decode_equal_translator_alone(translator, merged, mixed):
+    long_opts = {"min_new_tokens": 30, "max_new_tokens": 36}
+    if not mixed:
+        long_opts["num_beams"] = 4
+    last = ((LONG[:1], "en", "it", {"no_repeat_ngram_size": 2, "max_new_tokens": 25}) if mixed else
+            (LONG[:2], "en", "it", {"num_beams": 2, "early_stopping": "never", "length_penalty": 1.5,
+                                    "max_new_tokens": 14}))
+    joiners = [(SHORT, "en", ["de", "es"], {"num_beams": 2, "length_penalty": 0.5, "max_new_tokens": 8}),
+               (["a small bird sings", "good night"], "en", "fr",
+                {"num_beams": 4, "early_stopping": True, "max_new_tokens": 20}),
+               last]
+    calls = _long_job_with_joiners(translator, merged, long_opts, joiners)
+    merger = merged.merger
+    assert merger.cohorts == 4  # every job's rows, beams included, went through the merged batch
+    assert merger.largest >= len(LONG) * long_opts.get("num_beams", 1) + 2 * 2  # beams of two jobs in one call
+    assert len(calls) >= 29  # the long job decoded on, merged, after the joins
+    _wait_idle(merged)
+
+
+def _padded(translator, texts):
+    import torch
+
+    rows = translator._encode(texts, "en")
+    pad = translator.tokenizer.pad_token_id
+    ids = torch.full((len(rows), max(map(len, rows))), pad)
+    for r, row in enumerate(rows):
+        ids[r, : len(row)] = torch.tensor(row)
+    return {"input_ids": ids, "attention_mask": ids.ne(pad).long()}
+
+
+def _generate(model, kwargs):
+    import torch
+
+    with torch.inference_mode():
+        return model.generate(**kwargs)
+
+
+def _generate_in_jobs(scheduler, calls):
+    """model.generate(**kwargs) for each call, each in a job of its own thread, started together; returns
+    {index: result or exception}."""
+    results: dict = {}
+    threads = [threading.Thread(target=_run_job, args=(scheduler, results, i, _generate, scheduler.model, kwargs))
+               for i, kwargs in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def test_merged_beam_calls_with_decoder_prompt_shortlist_and_n_best_equal_alone(translator, merged):
+    """Beam calls through generate(): a two-token decoder prompt (its first step runs alone), several returned
+    sequences, its own output projection (a vocabulary shortlist); each equals the same call alone."""
+    import torch
+
+    model, tok = translator.model, translator.tokenizer
+    fr, de = tok.get_lang_id("fr"), tok.get_lang_id("de")
+    calls = [{**_padded(translator, LONG), "decoder_input_ids": torch.full((len(LONG), 1), fr), "num_beams": 3,
+              "num_return_sequences": 2, "max_new_tokens": 16},
+             {**_padded(translator, SHORT), "forced_bos_token_id": de, "num_beams": 2, "max_new_tokens": 16,
+              "vocab_shortlist": list(range(4, 120))},
+             {**_padded(translator, SHORT), "forced_bos_token_id": fr, "num_beams": 4, "length_penalty": 2.0,
+              "max_new_tokens": 12}]
+    with torch.inference_mode():
+        want = [model.generate(**kwargs) for kwargs in calls]
+    results = _generate_in_jobs(merged, calls)
+    for i in range(len(calls)):
+        assert torch.equal(results[i], want[i]), i
+    assert results[0].shape[0] == 2 * len(LONG)
+    assert merged.merger.cohorts == 3
+    _wait_idle(merged)
+
+
+def test_a_failing_beam_cohort_leaves_alone_and_the_others_go_on(translator, merged):
+    """A beam call whose own logits processor raises mid-decode gets that error; the beam and greedy calls
+    decoding beside it in the same merged steps finish, each equal to the call alone."""
+    import torch
+
+    model, tok = translator.model, translator.tokenizer
+    fr = tok.get_lang_id("fr")
+    others = [{**_padded(translator, SHORT), "forced_bos_token_id": fr, "num_beams": 2, "max_new_tokens": 14},
+              {**_padded(translator, LONG[1:]), "forced_bos_token_id": fr, "max_new_tokens": 14}]
+    with torch.inference_mode():
+        want = [model.generate(**kwargs) for kwargs in others]
+    seen = []
+
+    def fails_at_step_8(input_ids, scores):
+        seen.append(input_ids.shape[0])
+        if len(seen) == 8:
+            raise ValueError("simulated: a processor of this call failed")
+        return scores
+
+    results: dict = {}
+    threads = [threading.Thread(target=_run_job, args=(merged, results, i, _generate, model, kwargs))
+               for i, kwargs in enumerate(others)]
+    calls = []
+
+    def failing_cancelled() -> bool:  # the others join at the failing call's steps 2 and 3
+        calls.append(1)
+        if len(calls) in (2, 3):
+            threads[len(calls) - 2].start()
+            _wait_queued(merged, 1)
+        return False
+
+    failing = {**_padded(translator, LONG), "forced_bos_token_id": fr, "num_beams": 3, "min_new_tokens": 20,
+               "max_new_tokens": 24, "logits_processor": [fails_at_step_8]}
+    with pytest.raises(ValueError, match="simulated"):
+        merged.run(_generate, model, failing, cancelled=failing_cancelled)
+    for thread in threads:
+        thread.join(60)
+    for i in range(len(others)):
+        assert torch.equal(results[i], want[i]), i
+    assert len(seen) == 8 and seen[-1] == 3 * len(LONG)
+    assert merged.merger.largest >= 3 * len(LONG) + 2 * len(SHORT) + 1  # all three shared the failing step
+    _wait_idle(merged)
 
 
 def test_merged_rows_outside_a_job_decode_alone(translator, merged):

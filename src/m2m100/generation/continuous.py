@@ -18,8 +18,9 @@ first come first served, and queues for it again. So:
 Each job's search is the unchanged greedy/beam code (generation.greedy, generation.beam) over the job's own
 DecoderState and KVCache, so a job's output is exactly what the same call gives alone, whatever else runs.
 
-With `merge_greedy=True` the jobs' greedy searches also share tensors: a RowMerger decodes the rows of every
-greedy generate() call of every job in one decoder call per step (generation.rowbatch.MergedRows):
+With `merge_greedy=True` (a name from before beam rows merged too) the jobs' greedy and beam searches also share
+tensors: a RowMerger decodes the rows of every greedy or beam-search (not sampling) generate() call of every job
+in one decoder call per step (generation.rowbatch.MergedRows; a beam-search call's rows are its inputs x beams):
 
     job A: encoder ─┐ join              job B: encoder ─┐ join
     merger:         └─ step(A) ─ step(A) ───────────────┴─ step(A+B) ─ step(A+B) ... A done ─ step(B) ...
@@ -28,7 +29,9 @@ A job runs its encoder alone (as any job, in its turn), then hands its rows to t
 holds no turn while it waits); its first token is decoded in the next merged step. The merger's thread admits waiting cohorts between
 two steps, first come first served, within its budget (max_rows rows, max_tokens = rows x longest source), and
 checks every cohort's job for cancellation before each step: a cancelled job's rows leave at once and the job
-raises StepCancelled. Beam search and sampling keep the per-job path and take turns with the merger.
+raises StepCancelled. A cohort whose own step fails (e.g. its call's logits processor raises) gets that error and
+its rows leave; the others go on (a failing decoder call fails every cohort in it). Sampling (beam sampling too)
+keeps the per-job path and takes turns with the merger.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .rowbatch import Cohort, MergedRows
+from .rowbatch import BeamCohort, Cohort, MergedRows
 
 _running = threading.local()  # the StepScheduler whose job this thread runs (see merger_for)
 
@@ -170,8 +173,8 @@ class StepScheduler:
 
 
 def merger_for(model: Any) -> RowMerger | None:
-    """The RowMerger that merges greedy rows on `model`, when this thread runs a job of a StepScheduler that has
-    one (generation.search hands greedy searches to it); None otherwise."""
+    """The RowMerger that merges greedy and beam rows on `model`, when this thread runs a job of a StepScheduler
+    that has one (generation.search hands greedy and beam searches without sampling to it); None otherwise."""
     scheduler = getattr(_running, "scheduler", None)
     if scheduler is None or scheduler.merger is None or scheduler.model is not model:
         return None
@@ -183,7 +186,7 @@ class _Entry:
 
     __slots__ = ("cancelled", "cohort", "done", "error", "state")
 
-    def __init__(self, cohort: Cohort, state: Any, cancelled: Callable[[], bool] | None):
+    def __init__(self, cohort: Cohort | BeamCohort, state: Any, cancelled: Callable[[], bool] | None):
         self.cohort, self.state, self.cancelled = cohort, state, cancelled
         self.done = threading.Event()
         self.error: BaseException | None = None
@@ -198,9 +201,9 @@ class _Entry:
 
 
 class RowMerger:
-    """Decodes the greedy rows of all the jobs of `scheduler` together (see the module docstring).
+    """Decodes the greedy and beam-search rows of all the jobs of `scheduler` together (see the module docstring).
 
-    Its thread is a job of the scheduler while there are rows, so beam-search jobs still get one step per round.
+    Its thread is a job of the scheduler while there are rows, so sampling jobs still get one step per round.
     Budget: a cohort joins when the merged batch then holds at most `max_rows` rows and rows x longest source
     <= `max_tokens` (an empty batch takes any cohort); otherwise it waits, and so do the cohorts behind it.
     Counters: `steps` (merged decoder calls), `largest` (most rows in one call), `cohorts` (cohorts decoded).
@@ -236,7 +239,24 @@ class RowMerger:
         vocabulary shortlist) or None. Raises StepCancelled when the job is cancelled meanwhile, or the merged
         batch's error."""
         cohort = Cohort(sequences, prompt_len, max_length, procs, eos, project)
-        if prompt_len > 1:  # merged steps feed one token per row: a longer decoder prompt goes through alone
+        self._decode(cohort, state)
+        return cohort.result()
+
+    def beam_search(self, state: Any, prompt: Any, num_beams: int, max_length: int, procs: list, eos: Any,
+                    pad_token_id: int | None, length_penalty: float, early_stopping: Any,
+                    num_return_sequences: int, project: Any = None) -> Any:
+        """Beam search without sampling of one generate() call (inside a job), merged with the others: returns
+        what generation.beam.beam_search returns as sequences (items * num_return_sequences, length). `state`:
+        the call's DecoderState with the beams of an input sharing its encoder output (rows_per_source =
+        num_beams); `prompt` (items * num_beams, prompt_len). Raises as `generate`."""
+        cohort = BeamCohort(prompt, num_beams, max_length, procs, eos, pad_token_id, length_penalty,
+                            early_stopping, num_return_sequences, project)
+        self._decode(cohort, state)
+        return cohort.result()[0]
+
+    def _decode(self, cohort: Cohort | BeamCohort, state: Any) -> None:
+        """Run `cohort` to its end in the merged batch, waiting (aside from the scheduler) meanwhile."""
+        if cohort.cur_len > 1:  # merged steps feed one token per row: a longer decoder prompt goes through alone
             cohort.first_step(state)
         if not cohort.finished:
             entry = _Entry(cohort, state, self.scheduler.current_job_cancelled())
@@ -249,7 +269,6 @@ class RowMerger:
                 entry.done.wait()
             if entry.error is not None:
                 raise entry.error
-        return cohort.result()
 
     # -- the merger's thread ---------------------------------------------------------------------------
     def _serve(self) -> None:
@@ -284,10 +303,10 @@ class RowMerger:
                         return
                 continue
             self.largest = max(self.largest, batch.rows)
-            finished = batch.step()
+            left = batch.step()
             self.steps += 1
-            for cohort in finished:
-                self._entries.pop(id(cohort)).settle()
+            for cohort, error in left:  # finished, or failed alone (the others go on)
+                self._entries.pop(id(cohort)).settle(error)
 
     def _admit(self) -> None:
         batch = self._batch

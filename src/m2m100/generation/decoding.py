@@ -11,13 +11,16 @@ from __future__ import annotations
 import torch
 
 from ..cache import KVCache
+from .few_rows import few_row_linears, plain_linears
 
 
 class DecoderState:
     def __init__(self, model, encoder_hidden: torch.Tensor, encoder_mask: torch.Tensor | None, use_cache: bool,
                  capacity: int, output_attentions: bool = False, output_hidden_states: bool = False,
-                 rows_per_source: int = 1, project=None):
+                 rows_per_source: int = 1, project=None, few_row_matmuls: bool = True):
         self.decoder = model.model.decoder
+        # each step's matmuls as (W x^T)^T (generation.few_rows); off in the bit-exact full-batch mode
+        self.linears = plain_linears(self.decoder) if few_row_matmuls else []
         # lm_head, with a cached inference layout (model.py); or a vocabulary shortlist's (shortlist_projection.py)
         self.project = project if project is not None else model.project_to_vocab
         # Beam search passes each input's encoder output once, not once per beam: the decoder projects its
@@ -38,16 +41,17 @@ class DecoderState:
             new = sequences[:, self.cache.get_seq_length() : cur_len]
         else:  # recompute the whole prefix, as transformers does without a cache
             new = sequences[:, :cur_len]
-        out = self.decoder(
-            input_ids=new,
-            encoder_hidden_states=self.encoder_hidden,
-            encoder_attention_mask=self.encoder_mask,
-            past_key_values=self.cache,
-            use_cache=self.cache is not None,
-            output_attentions=self.output_attentions,
-            output_hidden_states=self.output_hidden_states,
-            return_dict=True,
-        )
+        with few_row_linears(self.decoder, self.linears):
+            out = self.decoder(
+                input_ids=new,
+                encoder_hidden_states=self.encoder_hidden,
+                encoder_attention_mask=self.encoder_mask,
+                past_key_values=self.cache,
+                use_cache=self.cache is not None,
+                output_attentions=self.output_attentions,
+                output_hidden_states=self.output_hidden_states,
+                return_dict=True,
+            )
         hidden = out.last_hidden_state
         if self.output_attentions:
             self.self_attentions.append(out.attentions)

@@ -41,6 +41,78 @@ def sample_rows(probs: torch.Tensor, num_samples: int, rows: torch.Tensor, total
     return torch.topk(ratio, num_samples)[1]
 
 
+class LiveRows:
+    """The rows of a batch that greedy search or sampling decodes, one token per step (the bookkeeping that
+    greedy_or_sample and the merged rows of generation.rowbatch share).
+
+    sequences: (rows, max_length), the decoder prompt in [:, :prompt_len] and padding after it; filled in place.
+    eos: (n_eos,) token ids or None (never stop early). With `prune`, rows that end leave the batch: `current`
+    holds the rows still decoding and `rows` their index in `sequences` (per-row processors, such as a forced BOS
+    token per row, need it). Without it every row stays and a row that ended receives `pad_token_id`, as in the
+    full-batch reference the parity tests compare with.
+    """
+
+    def __init__(self, sequences: torch.Tensor, prompt_len: int, max_length: int, procs: list,
+                 eos: torch.Tensor | None, pad_token_id: int | None = None, prune: bool = True):
+        self.sequences = self.current = sequences
+        self.rows = torch.arange(sequences.shape[0], device=sequences.device)
+        self.cur_len, self.max_length = prompt_len, max_length
+        self.procs, self.eos, self.pad_token_id = procs, eos, pad_token_id
+        # full batch: which rows have not produced EOS yet
+        self.unfinished = None if prune or eos is None else torch.ones(
+            sequences.shape[0], dtype=torch.bool, device=sequences.device)
+        self.finished = False  # every row ended, or max_length reached
+
+    def process(self, logits: torch.Tensor) -> torch.Tensor:
+        """The step's scores (rows still decoding, vocab): the processors applied to `logits`, which they may
+        modify in place."""
+        return apply(self.procs, self.current[:, : self.cur_len], logits, self.rows)
+
+    def step(self, logits: torch.Tensor) -> torch.Tensor | None:
+        """A greedy step: each row takes its best-scoring token after the processors; returns what `append` does."""
+        return self.append(self.process(logits).argmax(dim=-1))
+
+    def append(self, tokens: torch.Tensor) -> torch.Tensor | None:
+        """Write each row's next token (rows still decoding,) and let the rows that ended go.
+
+        Returns None when every row goes on, else the indices (into the rows before this step) of the rows that
+        go on: an empty tensor once `finished`. Without pruning rows never leave: None until finished.
+        """
+        if self.unfinished is not None:
+            tokens = torch.where(self.unfinished, tokens, self.pad_token_id)
+        self.current[:, self.cur_len] = tokens
+        self.cur_len += 1
+        if self.cur_len >= self.max_length:
+            return self._finish()
+        if self.eos is None:
+            return None
+        ended = torch.isin(tokens, self.eos)
+        if self.unfinished is not None:
+            self.unfinished &= ~ended
+            return None if bool(self.unfinished.any()) else self._finish()
+        n_ended = int(ended.sum())  # the step's one synchronisation
+        if n_ended == 0:
+            return None
+        if n_ended == ended.shape[0]:
+            return self._finish()
+        keep = (~ended).nonzero().squeeze(1)
+        if self.current is not self.sequences:
+            self.sequences[self.rows] = self.current  # the finished rows are complete: write them back
+        self.current = self.current.index_select(0, keep)
+        self.rows = self.rows.index_select(0, keep)
+        return keep
+
+    def _finish(self) -> torch.Tensor:
+        if self.current is not self.sequences:
+            self.sequences[self.rows] = self.current
+        self.finished = True
+        return torch.empty(0, dtype=torch.long, device=self.sequences.device)
+
+    def result(self) -> torch.Tensor:
+        """(rows, length) generated sequences, padded after EOS."""
+        return self.sequences[:, : self.cur_len]
+
+
 def greedy_or_sample(
     state: DecoderState,
     sequences: torch.Tensor,  # (rows, max_length): the decoder prompt in [:, :prompt_len], pad after it
@@ -56,48 +128,20 @@ def greedy_or_sample(
 ):
     """Decode until every row has produced EOS or max_length is reached; returns (sequences, scores, logits)."""
     total = sequences.shape[0]
-    rows = torch.arange(total, device=sequences.device)  # batch row of each row still decoding
-    current = sequences  # the rows still decoding (all of them without pruning)
-    unfinished = None if prune or eos is None else torch.ones(total, dtype=torch.bool, device=sequences.device)
+    live = LiveRows(sequences, prompt_len, max_length, procs, eos, pad_token_id, prune)
     scores, raw_logits = [], []
-    cur_len = prompt_len
-    while True:
-        logits = state.logits(current, cur_len)
+    while not live.finished:
+        logits = state.logits(live.current, live.cur_len)
         if output_logits:
-            raw_logits.append(scatter_rows(logits.clone(), rows, total, pad_token_id))
-        step_scores = apply(procs, current[:, :cur_len], logits, rows)
+            raw_logits.append(scatter_rows(logits.clone(), live.rows, total, pad_token_id))
+        step_scores = live.process(logits)
         if output_scores:
-            scores.append(scatter_rows(step_scores, rows, total, pad_token_id))  # not modified after this
+            scores.append(scatter_rows(step_scores, live.rows, total, pad_token_id))  # not modified after this
         if do_sample:
-            probs = torch.softmax(step_scores, dim=-1)
-            tokens = sample_rows(probs, 1, rows, total).squeeze(1)
+            tokens = sample_rows(torch.softmax(step_scores, dim=-1), 1, live.rows, total).squeeze(1)
         else:
             tokens = step_scores.argmax(dim=-1)
-        if unfinished is not None:  # full batch: finished rows receive padding, as in the reference
-            tokens = torch.where(unfinished, tokens, pad_token_id)
-        current[:, cur_len] = tokens
-        cur_len += 1
-        if cur_len >= max_length:
-            break
-        if eos is None:
-            continue
-        ended = torch.isin(tokens, eos)
-        if unfinished is not None:
-            unfinished &= ~ended
-            if not bool(unfinished.any()):
-                break
-        else:
-            n_ended = int(ended.sum())  # the step's one synchronisation
-            if n_ended == 0:
-                continue
-            if n_ended == ended.shape[0]:
-                break
-            keep = (~ended).nonzero().squeeze(1)
-            if current is not sequences:
-                sequences[rows] = current  # the finished rows are complete: write them back
-            current = current.index_select(0, keep)
-            rows = rows.index_select(0, keep)
+        keep = live.append(tokens)
+        if keep is not None and not live.finished:
             state.keep(keep)
-    if current is not sequences:
-        sequences[rows] = current
-    return sequences[:, :cur_len], scores, raw_logits
+    return live.result(), scores, raw_logits

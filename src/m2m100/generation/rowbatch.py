@@ -1,4 +1,5 @@
-"""Greedy rows of many generate() calls decoded by one decoder call per step (continuous batching).
+"""Greedy and beam-search rows of many generate() calls, decoded by one decoder call per step (continuous
+batching).
 
     merged rows      self-attention cache slots (right-aligned)     cross-attention K/V (padded to the longest source)
     cohort A, row 0  [ . . a a a a a ]                              [ s s s s s s 0 0 ]
@@ -10,11 +11,14 @@ A *cohort* is the rows of one generate() call: they share options (processors, m
 Each merged step feeds every row's last token with the row's own position (the decoder's `positions`); its
 self-attention sees only the row's own slots (the decoder's `attention_mask`) and its cross-attention only its
 own source (the encoder mask). The logits are then split per cohort, which applies its processors and picks
-tokens exactly as greedy search does (generation.greedy). Rows that end leave at once (the remaining rows move
-up; leading slots no row uses any more are dropped once they are half the cache). A newcomer runs its first step
-in the next merged step (its cross-attention K/V are projected when it joins; a multi-token decoder prompt is
-fed alone first); its rows go after the last row. The K/V live in buffers preallocated with room to grow, so
-joining costs a copy of the newcomer only.
+tokens exactly as greedy search does (generation.greedy), or, for a beam-search cohort (BeamCohort: its rows are
+inputs x beams), as beam search does (generation.beam.BeamRows): a beam that continues another beam's hypothesis
+gets a copy of that row's cache slots (always a row of the same input, so within the cohort's rows). Rows that
+end, and the beams of inputs that are done, leave at once (the remaining rows move up; leading slots no row uses
+any more are dropped once they are half the cache). A newcomer runs its first step in the next merged step (its
+cross-attention K/V are projected when it joins, one copy per row: a beam cohort's input gets one per beam; a
+multi-token decoder prompt is fed alone first); its rows go after the last row. The K/V live in buffers
+preallocated with room to grow, so joining costs a copy of the newcomer only.
 
 Each row computes what it would alone, up to float rounding: masked slots and padded sources add exact zeros to
 the attention, but sums over more keys (and GEMMs over more rows) may round differently in the last bit.
@@ -25,30 +29,24 @@ from __future__ import annotations
 import torch
 
 from ..cache import KVCache
+from .beam import BeamRows
 from .decoding import DecoderState
-from .processors import apply
+from .few_rows import few_row_linears, plain_linears
+from .greedy import LiveRows
 
 
-class Cohort:
-    """The rows of one greedy generate() call (the pruned path of generation.greedy.greedy_or_sample).
-
-    sequences: (rows, max_length), the decoder prompt in [:, :prompt_len] and padding after it; filled in place.
-    eos: (n_eos,) token ids or None (never stop early). `current` holds the rows still decoding, `rows` their
-    index in `sequences` (per-row processors such as a forced BOS token per row need it). `project`: the call's
-    own output projection (generation.shortlist_projection), None for the model's.
+class Cohort(LiveRows):
+    """The rows of one greedy generate() call: the pruned rows of generation.greedy.greedy_or_sample (LiveRows),
+    whose logits come from the merged decoder call. `project`: the call's own output projection
+    (generation.shortlist_projection), None for the model's.
     """
 
     def __init__(self, sequences: torch.Tensor, prompt_len: int, max_length: int, procs: list,
                  eos: torch.Tensor | None, project=None):
-        self.sequences = sequences
+        super().__init__(sequences, prompt_len, max_length, procs, eos)
         self.project = project  # hidden -> float32 logits of its own (a vocabulary shortlist), or None: lm_head
-        self.current = sequences
-        self.rows = torch.arange(sequences.shape[0], device=sequences.device)
-        self.cur_len = prompt_len
-        self.max_length = max_length
-        self.procs = procs
-        self.eos = eos
-        self.finished = False
+
+    parents = None  # greedy rows never continue another row's hypothesis (see BeamCohort.parents)
 
     @property
     def size(self) -> int:
@@ -59,39 +57,6 @@ class Cohort:
         """(size, 1): the token each row still decoding feeds to the next step."""
         return self.current[:, self.cur_len - 1 : self.cur_len]
 
-    def step(self, logits: torch.Tensor) -> torch.Tensor | None:
-        """Pick every row's next token from its logits (size, vocab), float32; may modify them in place.
-
-        Returns None when every row goes on, else the indices (into the rows before this step) of the rows that
-        go on: an empty tensor once the cohort is finished (all rows ended, or max_length reached).
-        """
-        scores = apply(self.procs, self.current[:, : self.cur_len], logits, self.rows)
-        tokens = scores.argmax(dim=-1)
-        self.current[:, self.cur_len] = tokens
-        self.cur_len += 1
-        if self.cur_len >= self.max_length:
-            return self._finish()
-        if self.eos is None:
-            return None
-        ended = torch.isin(tokens, self.eos)
-        n_ended = int(ended.sum())  # the step's one synchronisation
-        if n_ended == 0:
-            return None
-        if n_ended == ended.shape[0]:
-            return self._finish()
-        keep = (~ended).nonzero().squeeze(1)
-        if self.current is not self.sequences:
-            self.sequences[self.rows] = self.current  # the finished rows are complete: write them back
-        self.current = self.current.index_select(0, keep)
-        self.rows = self.rows.index_select(0, keep)
-        return keep
-
-    def _finish(self) -> torch.Tensor:
-        if self.current is not self.sequences:
-            self.sequences[self.rows] = self.current
-        self.finished = True
-        return torch.empty(0, dtype=torch.long, device=self.sequences.device)
-
     def first_step(self, state: DecoderState) -> None:
         """The cohort's first decoder call, alone, on its own DecoderState (which computes the cross-attention
         K/V of its source); rows that end there leave `state` too."""
@@ -99,9 +64,42 @@ class Cohort:
         if keep is not None and not self.finished:
             state.keep(keep)
 
-    def result(self) -> torch.Tensor:
-        """(rows, length) generated sequences, padded after EOS: what greedy_or_sample returns."""
-        return self.sequences[:, : self.cur_len]
+
+class BeamCohort(BeamRows):
+    """The rows of one beam-search generate() call (inputs x beams, input by input): generation.beam.BeamRows
+    without sampling, pruned, whose logits come from the merged decoder call. `parents` after each step: row r
+    (of the cohort's rows before the step) continues the hypothesis of row parents[r]; MergedRows copies the
+    cache slots accordingly before the rows of done inputs leave. `project`: as Cohort's.
+    """
+
+    def __init__(self, prompt: torch.Tensor, num_beams: int, max_length: int, procs: list,
+                 eos: torch.Tensor | None, pad_token_id: int | None, length_penalty: float, early_stopping,
+                 num_return_sequences: int, project=None):
+        super().__init__(prompt, num_beams, max_length, procs, eos, pad_token_id, length_penalty, early_stopping,
+                         num_return_sequences, do_sample=False, prune=True)
+        self.project = project
+        self.parents: torch.Tensor | None = None
+
+    @property
+    def size(self) -> int:
+        """Rows still decoding (active inputs x beams)."""
+        return 0 if self.finished else self.items.shape[0] * self.num_beams
+
+    def last_tokens(self) -> torch.Tensor:
+        """(size, 1): the last token of each running hypothesis."""
+        return self.run_seq[:, :, self.cur_len - 1].reshape(-1, 1)
+
+    def step(self, logits: torch.Tensor) -> torch.Tensor | None:
+        """Like Cohort.step (returns the rows that go on, or None), and sets `parents`."""
+        self.parents, keep = super().step(logits)
+        return keep
+
+    def first_step(self, state: DecoderState) -> None:
+        """As Cohort.first_step, on the call's own DecoderState (its beams share their input's cross K/V)."""
+        keep = self.step(state.logits(self.current, self.cur_len))
+        state.reorder_beams(self.parents)
+        if keep is not None and not self.finished:
+            state.keep(keep)
 
 
 class MergedRows:
@@ -115,10 +113,11 @@ class MergedRows:
 
     def __init__(self, model):
         self.decoder = model.get_decoder()
+        self.linears = plain_linears(self.decoder)  # each step's few-row matmuls (generation.few_rows)
         self.project = model.project_to_vocab
         self.d_model = int(model.config.d_model)
         self.buffers = _Buffers(len(self.decoder.layers))
-        self.cohorts: list[Cohort] = []
+        self.cohorts: list[Cohort | BeamCohort] = []
         self.lengths: torch.Tensor | None = None
         self.slots: torch.Tensor | None = None
         self.source_mask: torch.Tensor | None = None
@@ -135,7 +134,7 @@ class MergedRows:
     # -- membership (all under inference mode: the buffers and the callers' tensors may be inference tensors,
     # which only inference mode may update in place) ----------------------------------------------------
     @torch.inference_mode()
-    def join(self, cohort: Cohort, state: DecoderState) -> None:
+    def join(self, cohort: Cohort | BeamCohort, state: DecoderState) -> None:
         """Append a cohort, one row per row still decoding. `state`: its encoder output and mask and its cache,
         either empty (its first token is fed by the next merged step; its cross K/V are projected here, as its
         first decoder call would) or after its first step(s) (the K/V of the tokens fed and the cross K/V)."""
@@ -148,7 +147,17 @@ class MergedRows:
         rows, n, fed = self.rows, cohort.size, theirs.get_seq_length()
         src = theirs.cross_k[0].shape[2]
         mask = state.encoder_mask
-        device = cohort.sequences.device
+        group = n // theirs.cross_k[0].shape[0]
+        if group > 1:
+            # Beams share their input's cross K/V in their own DecoderState (rows_per_source). Here every row gets
+            # its own copy (the merged cross-attention is one padded source per row, whatever the cohort): the
+            # simplest layout, at the cost of num_beams copies of each source's K/V (and beams attend to them as
+            # separate rows, which may round differently in the last bit than the shared multi-query path).
+            for index in range(theirs.num_layers):
+                theirs.set_cross(index, theirs.cross_k[index].repeat_interleave(group, dim=0),
+                                 theirs.cross_v[index].repeat_interleave(group, dim=0))
+            mask = None if mask is None else mask.repeat_interleave(group, dim=0)
+        device = theirs.cross_k[0].device
         their_source = torch.ones(n, src, dtype=torch.bool, device=device) if mask is None else mask.bool()
         length = max(self.buffers.length, fed)
         width = max(self.source_len, src)
@@ -167,14 +176,14 @@ class MergedRows:
         self.cohorts.append(cohort)
 
     @torch.inference_mode()
-    def remove(self, cohort: Cohort) -> None:
+    def remove(self, cohort: Cohort | BeamCohort) -> None:
         """Take a cohort's rows out (a cancelled request)."""
         start = self._start(cohort)
         index = torch.cat([torch.arange(0, start), torch.arange(start + cohort.size, self.rows)])
         self.cohorts.remove(cohort)
         self._keep(index.to(self.lengths.device))
 
-    def _start(self, cohort: Cohort) -> int:
+    def _start(self, cohort: Cohort | BeamCohort) -> int:
         start = 0
         for other in self.cohorts:
             if other is cohort:
@@ -203,38 +212,61 @@ class MergedRows:
 
     # -- decoding -----------------------------------------------------------------------------------------
     @torch.inference_mode()
-    def step(self) -> list[Cohort]:
-        """One decoder call for every row; each cohort picks its rows' tokens. Returns the cohorts that finished
-        (their rows have left)."""
+    def step(self) -> list[tuple[Cohort | BeamCohort, Exception | None]]:
+        """One decoder call for every row; each cohort picks its rows' tokens (beam cohorts reorder their rows'
+        cache slots). Returns the cohorts whose rows have left, each with None (it finished) or the error its own
+        step raised (e.g. a logits processor of its call): such a cohort leaves, the others go on. An error of the
+        decoder call itself propagates (every cohort is concerned)."""
         rows = self.rows
         tokens = torch.cat([c.last_tokens() for c in self.cohorts])  # (rows, 1)
         slots = torch.cat([self.slots, self.slots.new_ones(rows, 1)], dim=1)  # plus the slot written now
         cache = self.buffers.cache(extra_slots=1)
         # The cross K/V come from the cache; of the encoder output the decoder only reads the shape.
         encoder_shape = cache.cross_k[0].new_zeros(()).expand(rows, self.source_len, self.d_model)
-        out = self.decoder(
-            input_ids=tokens, attention_mask=slots, encoder_hidden_states=encoder_shape,
-            encoder_attention_mask=self.source_mask, past_key_values=cache, use_cache=True,
-            positions=self.lengths, return_dict=True,
-        )
+        with few_row_linears(self.decoder, self.linears):
+            out = self.decoder(
+                input_ids=tokens, attention_mask=slots, encoder_hidden_states=encoder_shape,
+                encoder_attention_mask=self.source_mask, past_key_values=cache, use_cache=True,
+                positions=self.lengths, return_dict=True,
+            )
         self.steps += 1
         self.buffers.length += 1
         self.slots, self.lengths = slots, self.lengths + 1
         logits = self._logits(out.last_hidden_state)  # per cohort, (its rows, vocab) float32
-        keep, finished, start = [], [], 0
+        keep, left, start = [], [], 0
+        parents, heirs = [], []  # beam rows: row heirs[i] continues the hypothesis of row parents[i]
         for cohort, its_logits in zip(self.cohorts, logits):
             n = cohort.size
-            kept = cohort.step(its_logits)
+            try:
+                kept = cohort.step(its_logits)
+            except Exception as exc:  # noqa: BLE001 - its call's error, handed to it; its rows leave
+                left.append((cohort, exc))
+                start += n
+                continue
             keep.append(torch.arange(start, start + n, device=tokens.device) if kept is None else kept + start)
             if cohort.finished:
-                finished.append(cohort)
+                left.append((cohort, None))
+            elif cohort.parents is not None:
+                parents.append(cohort.parents + start)
+                heirs.append(torch.arange(start, start + n, device=tokens.device))
             start += n
-        if finished:
-            self.cohorts = [c for c in self.cohorts if not c.finished]
-        index = torch.cat(keep)
+        if parents:  # before any row leaves: the parents are numbered like this step's rows
+            self._reorder(torch.cat(heirs), torch.cat(parents))
+        if left:
+            gone = {id(cohort) for cohort, _ in left}
+            self.cohorts = [c for c in self.cohorts if id(c) not in gone]
+        index = torch.cat(keep) if keep else torch.empty(0, dtype=torch.long, device=tokens.device)
         if index.numel() != rows:
             self._keep(index)
-        return finished
+        return left
+
+    def _reorder(self, rows: torch.Tensor, parents: torch.Tensor) -> None:
+        """Row rows[i] continues the hypothesis of row parents[i] (a beam of the same input: same length, slots
+        and source), so only self-attention K/V move; only the rows whose parent is another row are copied."""
+        moved = parents != rows
+        if bool(moved.any()):
+            dst = moved.nonzero().squeeze(1)
+            self.buffers.copy_rows(rows.index_select(0, dst), parents.index_select(0, dst))
 
     def _logits(self, hidden: torch.Tensor) -> list[torch.Tensor]:
         """hidden (rows, 1, d_model) -> each cohort's logits (its rows, vocab): one lm_head call for all the
@@ -319,6 +351,12 @@ class _Buffers:
                 for buf in self.store[name]:
                     buf[:kept, :, :extent] = buf[: self.rows, :, :extent].index_select(0, index)
         self.rows = kept
+
+    def copy_rows(self, dst: torch.Tensor, src: torch.Tensor) -> None:
+        """Self-attention only: row dst[i] becomes old row src[i] (all reads happen before the writes)."""
+        for buf in self._all(self.SELF):
+            filled = buf[: self.rows, :, : self.length]
+            filled.index_copy_(0, dst, filled.index_select(0, src))
 
     def drop_slots(self, drop: int) -> None:
         """Forget the first `drop` slots (no row owns them any more)."""

@@ -292,7 +292,7 @@ def generate(
         model, shortlist, [input_ids, prompt, eos_ids, pad_ids, forced_bos, _ids(gc.forced_eos_token_id)])
     state = DecoderState(model, encoder_hidden, attention_mask, gc.use_cache, capacity=capacity,
                          output_attentions=want_attentions, output_hidden_states=want_hidden,
-                         rows_per_source=rows_per_source, project=project)
+                         rows_per_source=rows_per_source, project=project, few_row_matmuls=prune)
     want_scores = gc.return_dict_in_generate and gc.output_scores
     want_logits = gc.return_dict_in_generate and gc.output_logits
 
@@ -311,13 +311,14 @@ def generate(
             past_key_values=None if prune else cache,
         )
 
+    merger = merger_for(model)  # inside a server job whose greedy/beam rows share decoder calls (continuous.py)
+    merges = (merger is not None and not gc.do_sample and prune and state.cache is not None
+              and not gc.return_dict_in_generate)
     if num_beams == 1:
         sequences = torch.full((prompt.shape[0], max_length), pad_token_id if pad_token_id is not None else 0,
                                dtype=torch.long, device=device)
         sequences[:, :prompt_len] = prompt
-        merger = merger_for(model)  # inside a server job whose greedy rows share decoder calls (continuous.py)
-        if (merger is not None and not gc.do_sample and prune and state.cache is not None
-                and not gc.return_dict_in_generate):
+        if merges:
             return merger.generate(state, sequences, prompt_len, max_length, procs, eos, project)
         sequences, scores, logits = greedy_or_sample(
             state, sequences, prompt_len, max_length, procs, eos, pad_token_id, gc.do_sample, prune,
@@ -332,6 +333,9 @@ def generate(
             logits=tuple(logits) if want_logits else None, **extras(),
         )
 
+    if merges:
+        return merger.beam_search(state, prompt, num_beams, max_length, procs, eos, pad_token_id, gc.length_penalty,
+                                  gc.early_stopping, nrs, project)
     sequences, seq_scores, beam_indices, scores, logits = beam_search(
         state, prompt, num_beams, max_length, procs, eos, pad_token_id, gc.length_penalty, gc.early_stopping, nrs,
         gc.do_sample, prune, want_scores, want_logits,

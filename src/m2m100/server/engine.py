@@ -123,13 +123,12 @@ class Engine:
         return steps
 
     def merges_rows(self, options: dict[str, Any]) -> bool:
-        """Whether run_batch with these options decodes greedily (num_beams 1, no sampling, no alternatives), so
-        that under the continuous scheduler its rows join the merged decoder batch (generation.continuous)."""
+        """Whether run_batch with these options decodes by greedy or beam search (no sampling, no alternatives),
+        so that under the continuous scheduler its rows join the merged decoder batch (generation.continuous)."""
         if options.get("alternatives"):
             return False
         config = getattr(getattr(self.translator, "model", None), "generation_config", None)
-        sampling = options.get("do_sample", getattr(config, "do_sample", False))
-        return int(options.get("num_beams") or self.default_beams()) == 1 and not sampling
+        return not options.get("do_sample", getattr(config, "do_sample", False))
 
     def default_beams(self) -> int:
         """The checkpoint's num_beams (what a request without num_beams gets)."""

@@ -7,11 +7,11 @@ The plain Batcher runs one batch to completion before it forms the next: a 5-wor
 60-word batch decodes waits for all of it. Here a new batch is formed as soon as pieces are pending and there is
 room for one (m2m100.generation.continuous.StepScheduler):
 
-* greedy batches (num_beams 1, no sampling) are encoded in their turn, then their rows join one merged decoder
-  batch (continuous.RowMerger, generation.rowbatch): every step is one decoder call for the rows of all of them,
-  rows that finish leave it at once, newcomers join at the next step. Up to MERGED_PER_RUNNING x
-  `max_running_batches` greedy batches run at once (a greedy batch adds rows to that one call);
-* other batches (beam search, sampling) decode on their own, up to `max_running_batches` at once, and take turns
+* greedy and beam-search batches (no sampling, no alternatives) are encoded in their turn, then their rows join
+  one merged decoder batch (continuous.RowMerger, generation.rowbatch): every step is one decoder call for the
+  rows of all of them, rows that finish leave it at once, newcomers join at the next step. Up to
+  MERGED_PER_RUNNING x `max_running_batches` such batches run at once (each adds rows to that one call);
+* other batches (sampling, alternatives) decode on their own, up to `max_running_batches` at once, and take turns
   with the merged batch, one decoding step each per round (fairness);
 * past either limit, one more batch (up to twice the limit) may start for a request that has nothing running;
 * a batch whose requests all went away (client disconnect, timeout) has its rows removed at its next step.
@@ -22,7 +22,7 @@ generation.rowbatch).
 
 Memory: each batch stays within max_batch_tokens. At most twice max_running_batches batches decode on their own;
 the merged batch holds at most 2 x MERGED_PER_RUNNING x max_running_batches x max_batch_size rows and as many
-times max_batch_tokens tokens (rows x longest source); a greedy batch past that waits to join.
+times max_batch_tokens tokens (rows x longest source); a batch past that waits to join.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from ..generation.continuous import StepCancelled, StepScheduler
 from .batching import BatchAbandoned, Batcher, Worker, _Pending
 
 log = logging.getLogger("m2m100.server")
-# Greedy batches whose rows may be in the merged batch at once, per --max-running-batches: each adds rows to one
+# Greedy or beam batches whose rows may be in the merged batch at once, per --max-running-batches: each adds rows to one
 # decoder call rather than a decoder call per step, so many more can run (their budget is the merged batch's).
 MERGED_PER_RUNNING = 4
 
@@ -46,8 +46,8 @@ class ContinuousBatcher(Batcher):
 
     `run_batch(texts, sources, targets, options)` runs in a thread of its own, as a StepScheduler job on `steps`;
     `stop()` also stops those threads. `merges(options)`: whether a batch with these options decodes in the
-    merged batch (greedy); up to `max_merged` such batches run at once, beside the max_running that decode on
-    their own (each limit up to twice, see _room): a merged batch adds rows to one decoder call, not a call per
+    merged batch (greedy or beam search); up to `max_merged` such batches run at once, beside the max_running
+    that decode on their own (each limit up to twice, see _room): a merged batch adds rows to one decoder call, not a call per
     step, and the merged batch's own budget bounds its rows.
     """
 
@@ -168,11 +168,12 @@ def make_batcher(engine: Any, model_worker: Worker, settings: Any) -> Batcher:
     if settings.scheduler == "continuous":
         running = settings.max_running_batches
         merged = MERGED_PER_RUNNING * running
-        # the merged batch's budget: what the greedy batches that may run at once (see _room) hold together
+        # the merged batch's budget: what the merged batches that may run at once (see _room) hold together
+        # (a beam batch's rows are its pieces x num_beams, as max_batch_tokens counts them)
         steps = engine.step_scheduler(merge_greedy=True, max_rows=2 * merged * settings.max_batch_size,
                                       max_tokens=2 * merged * settings.max_batch_tokens)
-        log.info("continuous batching: greedy rows of up to %d batches share one decoder call per step; up to %d "
-                 "other batches decode side by side", merged, running)
+        log.info("continuous batching: greedy and beam rows of up to %d batches share one decoder call per step; "
+                 "up to %d other (sampling) batches decode side by side", merged, running)
         return ContinuousBatcher(engine.run_batch, steps, max_running=running, merges=engine.merges_rows,
                                  max_merged=merged, **common)
     return Batcher(engine.run_batch, model_worker, **common)

@@ -73,10 +73,10 @@ class ServerSettings(BaseModel):
         "batch", description="batch: each model batch runs to completion before the next starts; continuous: "
                              "batches take turns per decoding step, so new requests start at the next step "
                              "(m2m100.server.scheduler)")
-    max_running_batches: int = Field(4, ge=1, le=64, description="continuous scheduler: beam/sampling batches "
+    max_running_batches: int = Field(4, ge=1, le=64, description="continuous scheduler: sampling batches "
                                                                  "decoding at once (each within max_batch_tokens); "
-                                                                 "greedy batches: 4x as many, in one merged decoder "
-                                                                 "batch")
+                                                                 "greedy and beam batches: 4x as many, in one merged "
+                                                                 "decoder batch")
     max_queue: int = Field(256, ge=1, description="requests queued or running; more are answered 503 at once")
     # -- shutdown ----------------------------------------------------------------------------------------
     drain_timeout: float = Field(30.0, gt=0, description="seconds SIGTERM waits for in-flight requests "
