@@ -140,8 +140,16 @@ def save_random_model(directory: Path, config: dict, seed: int = 0, std: float =
     return directory
 
 
-def build_checkpoint(directory: Path, spm_model: Path, seed: int = 0, **config_overrides) -> Path:
-    """A complete hub-layout checkpoint (config, safetensors, tokenizer files) written by our own code."""
+def greedy_generation(max_length: int) -> dict:
+    """A generation_config.json for the tiny checkpoints: greedy, `max_length` tokens, M2M100's special ids."""
+    return {"max_length": max_length, "num_beams": 1, "decoder_start_token_id": 2, "bos_token_id": 0,
+            "eos_token_id": 2, "pad_token_id": 1}
+
+
+def build_checkpoint(directory: Path, spm_model: Path, seed: int = 0, generation: dict | None = None,
+                     **config_overrides) -> Path:
+    """A complete hub-layout checkpoint (config, safetensors, tokenizer files) written by our own code, with
+    `generation` as its generation_config.json when given."""
     from m2m100 import M2M100Config, M2M100ForConditionalGeneration
 
     vocab_size = write_tokenizer_files(directory, spm_model, seed=seed)
@@ -150,6 +158,8 @@ def build_checkpoint(directory: Path, spm_model: Path, seed: int = 0, **config_o
     model = M2M100ForConditionalGeneration(config)
     random_state_init(model, seed)
     model.save_pretrained(directory)
+    if generation is not None:
+        (directory / "generation_config.json").write_text(json.dumps(generation), encoding="utf-8")
     return directory
 
 

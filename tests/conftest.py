@@ -19,7 +19,8 @@ torch.set_num_threads(1)
 os.environ.setdefault("M2M100_GUARDS", "0")
 
 from builders import (  # noqa: E402,F401  (re-exported: tests import these names from conftest)
-    DATA_DIR, REPO, TINY, WORDS, build_checkpoint, make_corpus, random_state_init, save_random_model,
+    DATA_DIR, REPO, TINY, WORDS, build_checkpoint, greedy_generation, make_corpus, random_state_init,
+    save_random_model,
     train_sentencepiece, write_tokenizer_files, write_vocab_json,
 )
 

@@ -12,19 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, build_checkpoint
+from conftest import REPO, build_checkpoint, greedy_generation
 from m2m100 import cli
 from m2m100.translate import Translator
 
-GENERATION = {"max_length": 16, "num_beams": 1, "decoder_start_token_id": 2, "bos_token_id": 0,
-              "eos_token_id": 2, "pad_token_id": 1}
+GENERATION = greedy_generation(16)
 
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory, spm_bpe) -> Path:
     directory = tmp_path_factory.mktemp("cli_ckpt")
-    build_checkpoint(directory, spm_bpe, seed=4)
-    (directory / "generation_config.json").write_text(json.dumps(GENERATION), encoding="utf-8")
+    build_checkpoint(directory, spm_bpe, seed=4, generation=GENERATION)
     return directory
 
 

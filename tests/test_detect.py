@@ -4,12 +4,11 @@ threads, source="auto" in the Translator and the CLI, and accuracy on FLORES-200
 from __future__ import annotations
 
 import gzip
-import json
 import threading
 from pathlib import Path
 
 import pytest
-from conftest import build_checkpoint
+from conftest import build_checkpoint, greedy_generation
 
 from m2m100 import cli, detect
 from m2m100.detect import M2M100_CODES, detect_languages
@@ -170,15 +169,13 @@ def test_threads_racing_to_first_use_load_once_and_agree(monkeypatch):
 # ------------------------------------------------------------------------------------------------------
 # Translator and CLI
 # ------------------------------------------------------------------------------------------------------
-GENERATION = {"max_length": 16, "num_beams": 1, "decoder_start_token_id": 2, "bos_token_id": 0,
-              "eos_token_id": 2, "pad_token_id": 1}
+GENERATION = greedy_generation(16)
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, spm_bpe) -> Path:
     directory = tmp_path_factory.mktemp("detect_ckpt")
-    build_checkpoint(directory, spm_bpe, seed=5)
-    (directory / "generation_config.json").write_text(json.dumps(GENERATION), encoding="utf-8")
+    build_checkpoint(directory, spm_bpe, seed=5, generation=GENERATION)
     return directory
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import subprocess
@@ -14,19 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, build_checkpoint
+from conftest import REPO, build_checkpoint, greedy_generation
 from m2m100 import cli
 
-GENERATION = {"max_length": 8, "num_beams": 1, "decoder_start_token_id": 2, "bos_token_id": 0,
-              "eos_token_id": 2, "pad_token_id": 1}
+GENERATION = greedy_generation(8)
 LINES = ["the house is green.", "we walk to school every morning.", "birds sing!", "", "дом зелёный"]
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, spm_bpe) -> Path:
     directory = tmp_path_factory.mktemp("hostile_cli_ckpt")
-    build_checkpoint(directory, spm_bpe, seed=4)
-    (directory / "generation_config.json").write_text(json.dumps(GENERATION), encoding="utf-8")
+    build_checkpoint(directory, spm_bpe, seed=4, generation=GENERATION)
     return directory
 
 

@@ -22,21 +22,19 @@ httpx = pytest.importorskip("httpx", reason="the Serve test needs httpx (pip ins
 
 import ray  # noqa: E402
 
-from conftest import build_checkpoint, make_corpus  # noqa: E402
+from conftest import build_checkpoint, greedy_generation, make_corpus  # noqa: E402
 from m2m100 import cli  # noqa: E402
 from m2m100.integrations.ray import TranslateBatch, translate_dataset  # noqa: E402
 from m2m100.translate import Translator  # noqa: E402
 
-GENERATION = {"max_length": 12, "num_beams": 1, "decoder_start_token_id": 2, "bos_token_id": 0,
-              "eos_token_id": 2, "pad_token_id": 1}
+GENERATION = greedy_generation(12)
 TARGETS = ["fr", "de", "ja"]
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, spm_bpe) -> Path:
     directory = tmp_path_factory.mktemp("ray_ckpt")
-    build_checkpoint(directory, spm_bpe, seed=7)
-    (directory / "generation_config.json").write_text(json.dumps(GENERATION), encoding="utf-8")
+    build_checkpoint(directory, spm_bpe, seed=7, generation=GENERATION)
     return directory
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import WORDS, build_checkpoint, write_tokenizer_files
+from conftest import WORDS, build_checkpoint, greedy_generation, write_tokenizer_files
 
 from m2m100 import (
     CheckpointError,
@@ -29,8 +29,7 @@ from m2m100.translate import Translator
 
 MODES = ["plain", "packed", "int8"]
 LOAD = {"plain": dict(prepack=False), "packed": dict(prepack=True), "int8": dict(quantize="int8")}
-GENERATION = {"max_length": 12, "num_beams": 1, "decoder_start_token_id": 2, "bos_token_id": 0,
-              "eos_token_id": 2, "pad_token_id": 1}
+GENERATION = greedy_generation(12)
 
 
 def skip_unavailable(mode: str) -> None:
@@ -43,8 +42,7 @@ def skip_unavailable(mode: str) -> None:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, spm_bpe) -> Path:
     directory = tmp_path_factory.mktemp("shortlist_ckpt")
-    build_checkpoint(directory, spm_bpe, seed=3)
-    (directory / "generation_config.json").write_text(json.dumps(GENERATION), encoding="utf-8")
+    build_checkpoint(directory, spm_bpe, seed=3, generation=GENERATION)
     return directory
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from pathlib import Path
@@ -27,10 +26,7 @@ GENERATION = {"num_beams": 2, "early_stopping": True, "decoder_start_token_id": 
 
 
 def _checkpoint(directory: Path, spm: Path, max_length: int, **overrides) -> Path:
-    build_checkpoint(directory, spm, seed=3, **overrides)
-    generation = {**GENERATION, "max_length": max_length}
-    (directory / "generation_config.json").write_text(json.dumps(generation), encoding="utf-8")
-    return directory
+    return build_checkpoint(directory, spm, seed=3, generation={**GENERATION, "max_length": max_length}, **overrides)
 
 
 @pytest.fixture(scope="session")
