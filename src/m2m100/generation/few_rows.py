@@ -3,7 +3,7 @@
 A decoding step multiplies 1-48 rows (batch x beams) by every decoder matrix. `F.linear` computes x W^T, and
 a CPU GEMM re-packs its transposed operand W^T (up to 1024 x 4096 floats) into cache-sized panels on every call:
 at 16 rows that copy costs as much as the arithmetic. Computed as (W x^T)^T the weight is read in its stored
-row-major order and only the small x^T is packed: 1.3-1.8x faster per matmul at 16-32 rows on the CPUs measured
+row-major order and only the small x^T is packed: 1.3-1.9x faster per matmul at 16-32 rows on the CPUs measured
 (bench/bench_kernels.py), for no extra memory (unlike a packed copy of each matrix, +672 MB for m2m100_418M's
 decoder). With a bias the product is addmm(b, W, x^T), which on the torch builds tested rounds exactly like
 F.linear from 16 rows on (fewer rows may differ in the last bit: another summation order, not another result).
