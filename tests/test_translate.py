@@ -363,13 +363,14 @@ def _document() -> tuple[str, list[str]]:
 def test_long_multi_paragraph_document_reaches_the_model_without_loss(small, monkeypatch):
     text, sentences = _document()
     recorded: list[str] = []
-    original = small.translate_pieces
+    original = small.plan
 
-    def spy(pieces, *args, **kwargs):
-        recorded.extend(pieces)
-        return original(pieces, *args, **kwargs)
+    def spy(request, *args, **kwargs):
+        plan = original(request, *args, **kwargs)
+        recorded.extend(plan.texts_of_piece)  # every piece cut from the text, in order
+        return plan
 
-    monkeypatch.setattr(small, "translate_pieces", spy)
+    monkeypatch.setattr(small, "plan", spy)
     rec = Recorder(small, monkeypatch)
     out = small.translate(text, "en", "fr")
     # Line structure: same lines, blank lines in the same places, indentation kept.

@@ -24,15 +24,10 @@ from typing import Any
 
 from ..errors import CheckpointError, ConfigError
 from ..languages import FAIRSEQ_LANGUAGE_CODES, LANGUAGE_NAMES
-from .core import (
-    _NAMED_SPECIALS,
-    VOCAB_FILES_NAMES,
-    BatchEncoding,
-    TokenizerCore,
-    _load_spm_bytes,
-    _load_vocab,
-    _safe_file_name,
-)
+from .core import TokenizerCore
+from .encoding import BatchEncoding
+from .files import VOCAB_FILES_NAMES, load_spm_bytes, load_vocab, safe_file_name
+from .special import NAMED_SPECIAL_TOKENS
 
 logger = logging.getLogger("m2m100.tokenizer")
 
@@ -77,7 +72,7 @@ class M2M100Tokenizer(TokenizerCore):
                        "model_max_length", "clean_up_tokenization_spaces", "padding_side", "truncation_side",
                        "split_special_tokens")
     # transformers' defaults: a saved list naming these tokens does not make them "additional"
-    _named_token_defaults = tuple(zip(_NAMED_SPECIALS, ("<s>", "</s>", "<unk>", "</s>", "<pad>")))
+    _named_token_defaults = tuple(zip(NAMED_SPECIAL_TOKENS, ("<s>", "</s>", "<unk>", "</s>", "<pad>")))
     _decoder_specials_are_extras = True
     _listed_tokens_become_special = True
     _default_src_lang = "en"
@@ -125,10 +120,10 @@ class M2M100Tokenizer(TokenizerCore):
         self.language_codes = language_codes
         self.num_madeup_words = int(num_madeup_words)
 
-        self.encoder: dict[str, int] = _load_vocab(vocab_file)
+        self.encoder: dict[str, int] = load_vocab(vocab_file)
         self.decoder: dict[int, str] = {index: token for token, index in self.encoder.items()}
         self.encoder_size = len(self.encoder)
-        self._spm_bytes = _load_spm_bytes(spm_file)
+        self._spm_bytes = load_spm_bytes(spm_file)
 
         codes = FAIRSEQ_LANGUAGE_CODES[language_codes]
         self.lang_code_to_token = {code: f"__{code}__" for code in codes}
@@ -166,10 +161,10 @@ class M2M100Tokenizer(TokenizerCore):
     def _vocabulary_files(cls, name, fetch, config: Mapping[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
         """vocab.json and sentencepiece.bpe.model (names from the arguments, the config, or the defaults)."""
         kwargs.pop("use_fast", None)  # one class serves both of transformers' names
-        vocab_name = _safe_file_name(
+        vocab_name = safe_file_name(
             kwargs.pop("vocab_file", None) or config.get("vocab_file") or VOCAB_FILES_NAMES["vocab_file"], "vocab_file"
         )
-        spm_name = _safe_file_name(
+        spm_name = safe_file_name(
             kwargs.pop("spm_file", None) or config.get("spm_file") or VOCAB_FILES_NAMES["spm_file"], "spm_file"
         )
         return {"vocab_file": fetch(vocab_name, required=True), "spm_file": fetch(spm_name, required=True)}

@@ -24,13 +24,9 @@ from typing import Any
 
 from ..errors import CheckpointError
 from ..languages_nllb import NLLB_LANGUAGE_CODES, NLLB_LANGUAGE_NAMES
-from .core import (
-    SPECIAL_TOKENS_ATTRIBUTES,
-    TokenizerCore,
-    _load_spm_bytes,
-    _make_spm,
-    _safe_file_name,
-)
+from .core import TokenizerCore
+from .files import load_spm_bytes, make_spm, safe_file_name
+from .special import SPECIAL_TOKENS_ATTRIBUTES, added_token_entry
 
 VOCAB_FILES_NAMES = {"vocab_file": "sentencepiece.bpe.model", "tokenizer_file": "tokenizer.json"}
 FAIRSEQ_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")  # ids 0-3 in every fairseq dictionary
@@ -127,8 +123,8 @@ class NllbTokenizer(TokenizerCore):
 
     def _init_from_sentencepiece(self, path: str) -> None:
         """fairseq's dictionary: the four specials, every sentencepiece piece at id + 1, then codes and mask."""
-        self._spm_bytes = _load_spm_bytes(path)
-        sp = _make_spm(self._spm_bytes, self.sp_model_kwargs, Path(path).name)
+        self._spm_bytes = load_spm_bytes(path)
+        sp = make_spm(self._spm_bytes, self.sp_model_kwargs, Path(path).name)
         size = sp.get_piece_size()
         encoder = {token: index for index, token in enumerate(FAIRSEQ_SPECIALS)}
         for index in range(size):
@@ -197,10 +193,8 @@ class NllbTokenizer(TokenizerCore):
         (and must give them the same ids: a mismatch raises CheckpointError instead of diverging)."""
         if self.backend is None or not new_tokens:
             return super().add_tokens(new_tokens, special_tokens=special_tokens)
-        from .core import _added_token_entry
-
         items = new_tokens if isinstance(new_tokens, (list, tuple)) else [new_tokens]
-        entries = [_added_token_entry(item, special_tokens) for item in items]
+        entries = [added_token_entry(item, special_tokens) for item in items]
         fresh = [e for e in entries if e["content"] and self._known_id(e["content"]) is None]
         start = self._next_id()
         added = super().add_tokens(new_tokens, special_tokens=special_tokens)
@@ -300,11 +294,11 @@ class NllbTokenizer(TokenizerCore):
         use_fast = kwargs.pop("use_fast", None)
         json_path = None
         if use_fast is not False and "vocab_file" not in kwargs:
-            json_path = fetch(_safe_file_name(kwargs.pop("tokenizer_file", None) or VOCAB_FILES_NAMES["tokenizer_file"],
-                                              "tokenizer_file"), required=False)
+            json_path = fetch(safe_file_name(kwargs.pop("tokenizer_file", None) or VOCAB_FILES_NAMES["tokenizer_file"],
+                                             "tokenizer_file"), required=False)
         spm_path = None
         if json_path is None:
-            spm_name = _safe_file_name(kwargs.pop("vocab_file", None) or VOCAB_FILES_NAMES["vocab_file"], "vocab_file")
+            spm_name = safe_file_name(kwargs.pop("vocab_file", None) or VOCAB_FILES_NAMES["vocab_file"], "vocab_file")
             spm_path = fetch(spm_name, required=False)
             if spm_path is None:
                 raise CheckpointError(f"{name} has neither tokenizer.json nor sentencepiece.bpe.model")
