@@ -7,6 +7,7 @@ batches (batches.py) and the Translator (translator.py), the one Python API ever
 """
 
 from .batches import BatchRunner
+from .languages import ModelLanguages, language_codes
 from .request import Piece, Plan, TextPlan, TextResult, TranslationRequest
 from .split import PYSBD_LANGUAGES, Splitter, SplitText, split_lines, split_sentences
 from .text import (
@@ -24,7 +25,7 @@ from .text import (
 from .translator import RUN_KEYS, Translator
 
 __all__ = [
-    "Translator", "TranslationRequest", "Plan", "TextPlan", "Piece", "TextResult", "BatchRunner", "RUN_KEYS",
+    "Translator", "TranslationRequest", "Plan", "TextPlan", "Piece", "TextResult", "BatchRunner", "RUN_KEYS", "ModelLanguages", "language_codes",
     "SplitText", "Splitter", "split_lines", "split_sentences", "clean_for_model", "needs_translation", "check_text",
     "default_model", "DEFAULT_MODEL", "MODEL_ENV", "GENERATION_OPTIONS", "DEFAULT_MAX_BATCH_TOKENS",
     "DEFAULT_MAX_BATCH_SIZE", "NO_SPACE_TARGETS", "PYSBD_LANGUAGES",

@@ -31,20 +31,12 @@ from typing import Any
 
 from ..errors import GenerationError, LanguageError
 from ..generation.config import check_option
-from ..guards import (
-    Candidate,
-    GuardConfig,
-    PieceReport,
-    TextDetails,
-    check_piece,
-    guard_pieces,
-    resolve_guards,
-    score_sequences,
-    summarize,
-)
+from ..guards import GuardConfig, PieceReport, TextDetails, resolve_guards, summarize
 from ..documents.html import HtmlDocument
 from ..documents.units import project
 from .batches import BatchRunner
+from .guarded import guarded_generate
+from .languages import ModelLanguages
 from .request import FORMATS, Piece, Plan, TextPlan, TextResult, TranslationRequest
 from .split import Splitter, SplitText
 from .text import (
@@ -57,9 +49,6 @@ from .text import (
     needs_translation,
 )
 
-# =====================================================================================================
-# Translator
-# =====================================================================================================
 class Translator:
     """Text in, text out, for one sentence or a million lines. See the module docstring for the pipeline.
 
@@ -104,8 +93,7 @@ class Translator:
                                  count_many=self._count_many)
         self._lock = threading.RLock()  # one generation at a time
         self._tokenizer_lock = threading.Lock()  # the tokenizer's src_lang is shared state
-        self._codes = _language_codes(tokenizer)
-        self._detected_codes: dict[str, str | None] | None = None
+        self.model_languages = ModelLanguages(tokenizer)
         _check_vocabulary(model, tokenizer)
         # opt-in vocabulary shortlist (m2m100.generation.shortlist): None, a VocabShortlist or a JSON file path
         self.shortlist = self._load_shortlist(shortlist)
@@ -191,19 +179,11 @@ class Translator:
     # -- languages -----------------------------------------------------------------------------------
     def languages(self) -> list[tuple[str, str]]:
         """(code, English name) of every language the model translates, in model order."""
-        from ..languages import LANGUAGE_NAMES
-        from ..languages_nllb import NLLB_LANGUAGE_NAMES
-
-        names = {**{c: n.split(";")[0].strip() for c, n in LANGUAGE_NAMES.items()}, **NLLB_LANGUAGE_NAMES}
-        return [(code, names.get(code, code)) for code in self._codes]
+        return self.model_languages.names()
 
     def normalize_language(self, value: Any, what: str = "language") -> str:
-        from ..languages import normalize_language
-
-        try:
-            return normalize_language(value, self._codes)
-        except LanguageError as exc:
-            raise LanguageError(f"{what}: {exc}") from None
+        """The model's code for a language code or name; LanguageError naming `what` and the value."""
+        return self.model_languages.normalize(value, what)
 
     def detect(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """Language of each text: N texts -> N `(code, confidence)` pairs, `code` one of this model's languages,
@@ -214,29 +194,7 @@ class Translator:
     def detect_candidates(self, texts: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
         """Up to k `(code, confidence)` candidates per text, best first, among this model's languages.
         Raises TypeError for a non-str item, ValueError for k outside 1..100."""
-        from ..detect import M2M100_CODES, detect_languages
-
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(M2M100_CODES):
-            raise ValueError(f"k must be an integer between 1 and {len(M2M100_CODES)}, got {k!r}")
-        if isinstance(texts, str):
-            raise TypeError("texts must be a list of str, got a single str; wrap it in a list")
-        ranked = detect_languages(list(texts), k=len(M2M100_CODES))
-        # The detector speaks M2M100 codes: map them to this model's (NLLB: "fr" -> "fra_Latn"). A model with
-        # fewer languages (wmt21) gets the best candidates it can translate; English stands in with
-        # confidence 0 when none is left.
-        mapped = self._codes_of_detector()
-        english = mapped.get("en")
-        fallback = (english if english is not None else self._codes[0], 0.0)
-        return [[(mapped[c], p) for c, p in cands if mapped.get(c) is not None][:k] or [fallback] for cands in ranked]
-
-    def _codes_of_detector(self) -> dict[str, str | None]:
-        """A detector code -> this model's code (or None), computed once."""
-        if self._detected_codes is None:
-            from ..detect import M2M100_CODES
-            from ..languages import to_code_set
-
-            self._detected_codes = {code: to_code_set(code, self._codes) for code in M2M100_CODES}
-        return self._detected_codes
+        return self.model_languages.detect_candidates(texts, k)
 
     @property
     def max_input_tokens(self) -> int:
@@ -289,10 +247,10 @@ class Translator:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {request.format!r}")
         options = self.run_options(request)
         html = request.format == "html"
-        targets = self._languages(request.target, len(items), "target")
+        targets = self.model_languages.resolve(request.target, len(items), "target")
         documents = [HtmlDocument(text) for text in items] if html else None
         seen = [" ".join(doc.texts) for doc in documents] if documents is not None else items
-        sources, detected = self._sources(request.source, seen)
+        sources, detected = self.model_languages.sources(request.source, seen)
         dedupe = not options.get("do_sample", getattr(self.runner.generation_config(), "do_sample", False))
         plans: list[TextPlan] = []
         slots: list[int] = []
@@ -376,7 +334,7 @@ class Translator:
             config, details = options.get("guards"), options.get("details")
             if config is None and not details:
                 return self.runner.generate(pieces, gen, progress=progress, **kwargs)
-            return self._guarded(pieces, gen, progress, config, bool(details), kwargs)
+            return guarded_generate(self, pieces, gen, progress, config, bool(details), kwargs)
 
     def finish(self, plan: Plan, outputs: Sequence[Any]) -> list[TextResult]:
         """One TextResult per text of `plan` from the outputs of `run(plan.pieces, plan.options)`: pieces put
@@ -488,8 +446,8 @@ class Translator:
     def _piecewise(self, request: TranslationRequest, progress: bool | None, nbest: int = 0) -> list[Any]:
         """One output per piece of `request.texts` (pieces that fit the model: not split again)."""
         items, _ = _texts(request.texts)
-        sources = self._languages(request.source, len(items), "source")
-        targets = self._languages(request.target, len(items), "target")
+        sources = self.model_languages.resolve(request.source, len(items), "source")
+        targets = self.model_languages.resolve(request.target, len(items), "target")
         options = self.run_options(request)
         if nbest:
             options["alternatives"] = nbest
@@ -511,48 +469,6 @@ class Translator:
         details = options.get("details")
         kept = (lambda p: [p]) if nbest else ((lambda p: PieceReport(text=p)) if details else (lambda p: p))
         return [kept(piece) if slot < 0 else outputs[slot] for piece, slot in zip(items, slots)]
-
-    def _guarded(self, pieces: Sequence[Piece], options: dict[str, Any], progress: bool | None,
-                 config: GuardConfig | None, details: bool, kwargs: dict[str, Any]) -> list[Any]:
-        """Generation with the quality guards (m2m100.guards.guard_pieces): strings, or PieceReports when
-        `details`. With guards off and details on, pieces are flagged and scored but never decoded again."""
-        import torch
-
-        tokenizer = self.tokenizer
-        eos, pad = int(tokenizer.eos_token_id), int(tokenizer.pad_token_id)
-        unk = getattr(tokenizer, "unk_token_id", None)
-        active = config if config is not None else GuardConfig(max_retries=0)
-        jobs = [(p.text, p.source, p.target) for p in pieces]
-        by_job = dict(zip(jobs, pieces))
-
-        def generate(batch: list[tuple[str, str, str]], settings: dict[str, Any], seed: int | None) -> list[Candidate]:
-            again = [by_job[job] for job in batch]
-            run = dict(kwargs, pack=True)
-            if seed is None:
-                rows = self.runner.generate(again, settings, with_ids=True, **run)
-            else:
-                devices = [self.model.device] if getattr(self.model.device, "type", "cpu") == "cuda" else []
-                with torch.random.fork_rng(devices=devices):  # the caller's random state is left alone
-                    torch.manual_seed(seed)
-                    rows = self.runner.generate(again, settings, with_ids=True, **run)
-            return [Candidate.make(text, src, out, eos) for text, src, out in rows]
-
-        def word_has_unk(word: str) -> bool:
-            return unk is not None and unk in tokenizer.convert_tokens_to_ids(tokenizer.tokenize(word))
-
-        def check(candidate: Candidate, job: tuple[str, str, str]) -> list[Any]:
-            return check_piece(candidate, job[0], job[1], job[2], active, eos_id=eos, unk_id=unk,
-                               word_has_unk=word_has_unk)
-
-        def score(candidates: list[Candidate]) -> list[float]:
-            return score_sequences(self.model, [(c.source_ids, c.output_ids) for c in candidates], pad, eos,
-                                   self.max_batch_tokens)
-
-        rows = self.runner.generate(pieces, options, progress=progress, with_ids=True, **kwargs)
-        first = [Candidate.make(text, src, out, eos) for text, src, out in rows]
-        reports = guard_pieces(jobs, first, active, options, check=check, generate=generate, score=score,
-                               score_all=details)
-        return reports if details else [r.text for r in reports]
 
     # -- generation options ----------------------------------------------------------------------------
     @staticmethod
@@ -587,45 +503,12 @@ class Translator:
         if not isinstance(shortlist, VocabShortlist):
             raise TypeError(f"shortlist must be a VocabShortlist or a file path, got {type(shortlist).__name__}")
         shortlist.check_tokenizer(self.tokenizer)
-        unknown = sorted(code for code in shortlist.languages if code not in self._codes)
+        unknown = sorted(code for code in shortlist.languages if code not in self.model_languages.codes)
         if unknown:
             raise LanguageError(f"the shortlist has languages this model does not translate: {', '.join(unknown)}")
         return shortlist
 
     # -- internals -----------------------------------------------------------------------------------
-    def _sources(self, value: Any, items: list[str]) -> tuple[list[str], dict[int, tuple[str, float]]]:
-        """Source languages, with "auto" (alone or as list items) replaced by the detected language per text,
-        and the detections: text index -> (code, confidence)."""
-        per_text = value if isinstance(value, (list, tuple)) else [value] * len(items)
-        auto = [i for i, v in enumerate(per_text) if isinstance(v, str) and v.strip().lower() == "auto"]
-        if not auto or len(per_text) != len(items):  # no "auto", or a length mismatch _languages explains
-            return self._languages(value, len(items), "source"), {}
-        letters = [i for i in auto if needs_translation(items[i])]
-        english = self._codes_of_detector().get("en")
-        detected = {i: (english if english is not None else self._codes[0], 0.0) for i in auto}  # no letters
-        detected.update(zip(letters, self.detect([items[i] for i in letters])))
-        resolved = [detected[i][0] if i in detected else v for i, v in enumerate(per_text)]
-        return self._languages(resolved, len(items), "source"), detected
-
-    def _languages(self, value: Any, n: int, what: str) -> list[str]:
-        if isinstance(value, str):
-            return [self.normalize_language(value, what)] * n
-        if isinstance(value, (list, tuple)):
-            if len(value) != n:
-                raise ValueError(f"{what} has {len(value)} languages for {n} texts; give one language or one per text")
-            cache: dict[str, str] = {}
-            out = []
-            for i, item in enumerate(value):
-                if not isinstance(item, str):
-                    raise LanguageError(f"{what}[{i}]: language must be a string, got {type(item).__name__}")
-                if item not in cache:
-                    cache[item] = self.normalize_language(item, f"{what}[{i}]")
-                out.append(cache[item])
-            return out
-        if value is None:
-            raise LanguageError(f"{what} language is required (a code such as 'en' or a name such as 'English')")
-        raise LanguageError(f"{what} must be a language code or a list of them, got {type(value).__name__}")
-
     def count_tokens(self, piece: str, language: str | None = None) -> int:
         """Model input length of a piece: its tokens plus the language token and </s>.
 
@@ -702,15 +585,5 @@ def _check_vocabulary(model: Any, tokenizer: Any) -> None:
         )
 
 
-def _language_codes(tokenizer: Any) -> list[str]:
-    for attr in ("lang_code_to_id", "lang_code_to_token"):
-        mapping = getattr(tokenizer, attr, None)
-        if isinstance(mapping, dict) and mapping:
-            return list(mapping)
-    from ..languages import FAIRSEQ_LANGUAGE_CODES
 
-    codes = getattr(tokenizer, "language_codes", None)
-    if isinstance(codes, str) and codes in FAIRSEQ_LANGUAGE_CODES:
-        return list(FAIRSEQ_LANGUAGE_CODES[codes])
-    return list(FAIRSEQ_LANGUAGE_CODES["m2m100"])
-
+__all__ = ["Translator", "RUN_KEYS"]
