@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from m2m100.generation.continuous import StepCancelled, StepScheduler, TurnLock
+from m2m100.errors import GenerationError
+from m2m100.generation.continuous import StepCancelled, StepScheduler
 
 LONG = ["the house is green and the cat sleeps", "we walk to the river every morning", "a small bird sings"]
 SHORT = ["good night", "the dog runs"]
@@ -22,13 +23,23 @@ def translator(tiny_checkpoint):
     return Translator.from_pretrained(tiny_checkpoint, device="cpu", guards=False)
 
 
+def translating_job(translator, steps):
+    """translator.translate_pieces as a job of `steps` runs it: through Translator.run with the scheduler
+    passed explicitly (as the server's Engine.run_batch does), which hands it to every model.generate call."""
+    from m2m100.translate import TranslationRequest
+
+    def translate(pieces, source, target, **options):
+        plan = translator.plan(TranslationRequest(list(pieces), source, target, options=options))
+        outputs = translator.run(plan.pieces, plan.options, progress=False, step_scheduler=steps)
+        return [result.text for result in translator.finish(plan, outputs)]
+
+    return translate
+
+
 @pytest.fixture()
 def scheduler(translator):
     sched = StepScheduler(translator.model)
-    original = translator._lock
-    translator._lock = TurnLock(sched, original)
     yield sched
-    translator._lock = original
     sched.close()
 
 
@@ -50,7 +61,7 @@ def test_job_joining_mid_decode_equals_translator_alone(translator, scheduler, b
     order: list[str] = []
 
     def short_job():
-        results["short"] = scheduler.run(translator.translate_pieces, SHORT, "en", ["de", "es"], **short_opts)
+        results["short"] = scheduler.run(translating_job(translator, scheduler), SHORT, "en", ["de", "es"], **short_opts)
         order.append("short")
 
     joiner = threading.Thread(target=short_job)
@@ -63,7 +74,7 @@ def test_job_joining_mid_decode_equals_translator_alone(translator, scheduler, b
             _wait_queued(scheduler, 1)
         return False
 
-    results["long"] = scheduler.run(translator.translate_pieces, LONG, "en", "fr", cancelled=long_cancelled,
+    results["long"] = scheduler.run(translating_job(translator, scheduler), LONG, "en", "fr", cancelled=long_cancelled,
                                     **long_opts)
     order.append("long")
     joiner.join(30)
@@ -80,7 +91,7 @@ def test_many_jobs_take_turns_and_each_equals_alone(translator, scheduler):
     got: list[object] = [None] * len(texts)
 
     def job(i):
-        got[i] = scheduler.run(translator.translate_pieces, texts[i], "en", "fr", max_new_tokens=12)
+        got[i] = scheduler.run(translating_job(translator, scheduler), texts[i], "en", "fr", max_new_tokens=12)
 
     threads = [threading.Thread(target=job, args=(i,)) for i in range(len(texts))]
     for thread in threads:
@@ -104,7 +115,7 @@ def test_cancelled_job_leaves_at_next_step_and_frees_its_turn(translator, schedu
 
     def long_job():
         try:
-            scheduler.run(translator.translate_pieces, LONG, "en", "fr", cancelled=long_cancelled,
+            scheduler.run(translating_job(translator, scheduler), LONG, "en", "fr", cancelled=long_cancelled,
                           min_new_tokens=200, max_new_tokens=220)
         except BaseException as exc:  # noqa: BLE001 - inspected below
             errors.append(exc)
@@ -116,7 +127,7 @@ def test_cancelled_job_leaves_at_next_step_and_frees_its_turn(translator, schedu
         assert time.monotonic() < deadline
         time.sleep(0.001)
     cancel.set()
-    short = scheduler.run(translator.translate_pieces, SHORT, "en", "fr", max_new_tokens=8)
+    short = scheduler.run(translating_job(translator, scheduler), SHORT, "en", "fr", max_new_tokens=8)
     runner.join(30)
     assert not runner.is_alive()
     assert short == want_short
@@ -127,13 +138,13 @@ def test_cancelled_job_leaves_at_next_step_and_frees_its_turn(translator, schedu
 
 def test_cancelled_before_start_runs_nothing(translator, scheduler):
     with pytest.raises(StepCancelled):
-        scheduler.run(translator.translate_pieces, SHORT, "en", "fr", cancelled=lambda: True)
+        scheduler.run(translating_job(translator, scheduler), SHORT, "en", "fr", cancelled=lambda: True)
     assert scheduler.steps == 0 and scheduler.jobs == 0
 
 
 def test_calls_outside_jobs_are_untouched(translator, scheduler):
     before = scheduler.steps
-    translator.translate_pieces(SHORT, "en", "fr", max_new_tokens=5)  # TurnLock falls back to the real lock
+    translator.translate_pieces(SHORT, "en", "fr", max_new_tokens=5)  # no scheduler given: the Translator's lock
     assert scheduler.steps == before
     with pytest.raises(RuntimeError, match="inside a job"):
         scheduler.run(lambda: scheduler.run(lambda: None))
@@ -143,10 +154,7 @@ def test_calls_outside_jobs_are_untouched(translator, scheduler):
 @pytest.fixture()
 def merged(translator):
     sched = StepScheduler(translator.model, merge_greedy=True)
-    original = translator._lock
-    translator._lock = TurnLock(sched, original)
     yield sched
-    translator._lock = original
     sched.close()
 
 
@@ -173,7 +181,7 @@ def _long_job_with_joiners(translator, merged, long_opts: dict, joiners: list) -
     want = [translator.translate_pieces(p, s, t, **o) for p, s, t, o in joiners]
 
     results: dict = {}
-    threads = [threading.Thread(target=_run_job, args=(merged, results, i, translator.translate_pieces, p, s, t),
+    threads = [threading.Thread(target=_run_job, args=(merged, results, i, translating_job(translator, merged), p, s, t),
                                 kwargs=o) for i, (p, s, t, o) in enumerate(joiners)]
     calls = []
 
@@ -184,7 +192,7 @@ def _long_job_with_joiners(translator, merged, long_opts: dict, joiners: list) -
             _wait_queued(merged, 1)
         return False
 
-    results["long"] = merged.run(translator.translate_pieces, LONG, "en", "fr", cancelled=long_cancelled,
+    results["long"] = merged.run(translating_job(translator, merged), LONG, "en", "fr", cancelled=long_cancelled,
                                  **long_opts)
     for thread in threads:
         thread.join(60)
@@ -211,7 +219,7 @@ def test_merged_many_jobs_each_equal_alone(translator, merged):
     budgets = [12, 3, 8, 20, 5]
     want = [translator.translate_pieces(t, "en", "fr", max_new_tokens=n) for (t, _), n in zip(texts, budgets)]
     results: dict = {}
-    threads = [threading.Thread(target=_run_job, args=(merged, results, i, translator.translate_pieces, t, "en", "fr"),
+    threads = [threading.Thread(target=_run_job, args=(merged, results, i, translating_job(translator, merged), t, "en", "fr"),
                                 kwargs={"max_new_tokens": n}) for i, ((t, _), n) in enumerate(zip(texts, budgets))]
     for thread in threads:
         thread.start()
@@ -235,7 +243,7 @@ def test_merged_cancelled_job_rows_leave_at_next_step(translator, merged, beams)
             seen_after_cancel.append(merged.merger.rows)
         return cancel.is_set()
 
-    runner = threading.Thread(target=_run_job, args=(merged, results, "long", translator.translate_pieces, LONG,
+    runner = threading.Thread(target=_run_job, args=(merged, results, "long", translating_job(translator, merged), LONG,
                                                      "en", "fr"),
                               kwargs={"cancelled": long_cancelled, "num_beams": beams, "min_new_tokens": 200,
                                       "max_new_tokens": 220})
@@ -246,7 +254,7 @@ def test_merged_cancelled_job_rows_leave_at_next_step(translator, merged, beams)
         time.sleep(0.001)
     steps_at_cancel = merged.merger.steps
     cancel.set()
-    short = merged.run(translator.translate_pieces, SHORT, "en", "fr", **short_opts)
+    short = merged.run(translating_job(translator, merged), SHORT, "en", "fr", **short_opts)
     runner.join(30)
     assert not runner.is_alive()
     assert short == want_short
@@ -260,11 +268,11 @@ def test_merged_cancelled_job_rows_leave_at_next_step(translator, merged, beams)
 def test_beam_sampling_jobs_keep_their_own_path_beside_merged_rows(translator, merged):
     want_greedy = translator.translate_pieces(SHORT + LONG, "en", "fr", max_new_tokens=15)
     results: dict = {}
-    sampler = threading.Thread(target=_run_job, args=(merged, results, "sample", translator.translate_pieces, LONG,
+    sampler = threading.Thread(target=_run_job, args=(merged, results, "sample", translating_job(translator, merged), LONG,
                                                       "en", "de"),
                                kwargs={"num_beams": 3, "do_sample": True, "max_new_tokens": 15})
     sampler.start()
-    results["greedy"] = merged.run(translator.translate_pieces, SHORT + LONG, "en", "fr", max_new_tokens=15)
+    results["greedy"] = merged.run(translating_job(translator, merged), SHORT + LONG, "en", "fr", max_new_tokens=15)
     sampler.join(60)
     assert results["greedy"] == want_greedy
     assert isinstance(results["sample"], list) and len(results["sample"]) == len(LONG)
@@ -304,18 +312,19 @@ def _padded(translator, texts):
     return {"input_ids": ids, "attention_mask": ids.ne(pad).long()}
 
 
-def _generate(model, kwargs):
+def _generate(model, kwargs, steps=None):
     import torch
 
     with torch.inference_mode():
-        return model.generate(**kwargs)
+        return model.generate(**kwargs, step_scheduler=steps)
 
 
 def _generate_in_jobs(scheduler, calls):
     """model.generate(**kwargs) for each call, each in a job of its own thread, started together; returns
     {index: result or exception}."""
     results: dict = {}
-    threads = [threading.Thread(target=_run_job, args=(scheduler, results, i, _generate, scheduler.model, kwargs))
+    threads = [threading.Thread(target=_run_job, args=(scheduler, results, i, _generate, scheduler.model, kwargs,
+                                                       scheduler))
                for i, kwargs in enumerate(calls)]
     for thread in threads:
         thread.start()
@@ -367,7 +376,7 @@ def test_a_failing_beam_cohort_leaves_alone_and_the_others_go_on(translator, mer
         return scores
 
     results: dict = {}
-    threads = [threading.Thread(target=_run_job, args=(merged, results, i, _generate, model, kwargs))
+    threads = [threading.Thread(target=_run_job, args=(merged, results, i, _generate, model, kwargs, merged))
                for i, kwargs in enumerate(others)]
     calls = []
 
@@ -381,7 +390,7 @@ def test_a_failing_beam_cohort_leaves_alone_and_the_others_go_on(translator, mer
     failing = {**_padded(translator, LONG), "forced_bos_token_id": fr, "num_beams": 3, "min_new_tokens": 20,
                "max_new_tokens": 24, "logits_processor": [fails_at_step_8]}
     with pytest.raises(ValueError, match="simulated"):
-        merged.run(_generate, model, failing, cancelled=failing_cancelled)
+        merged.run(_generate, model, failing, merged, cancelled=failing_cancelled)
     for thread in threads:
         thread.join(60)
     for i in range(len(others)):
@@ -436,7 +445,7 @@ def test_merged_generate_calls_with_own_projection_equal_alone(translator, merge
 
     def call(kwargs):
         with torch.inference_mode():
-            return model.generate(**kwargs)
+            return model.generate(**kwargs, step_scheduler=merged)
 
     threads = [threading.Thread(target=_run_job, args=(merged, results, i, call, kwargs))
                for i, kwargs in enumerate(calls)]
@@ -454,11 +463,9 @@ def test_merged_budget_makes_a_cohort_wait_and_both_equal_alone(translator):
     want_long = translator.translate_pieces(LONG, "en", "fr", max_new_tokens=10)
     want_short = translator.translate_pieces(SHORT, "en", "de", max_new_tokens=10)
     sched = StepScheduler(translator.model, merge_greedy=True, max_rows=len(LONG))  # no room for both at once
-    original = translator._lock
-    translator._lock = TurnLock(sched, original)
     try:
         results: dict = {}
-        threads = [threading.Thread(target=_run_job, args=(sched, results, key, translator.translate_pieces, p, "en", t),
+        threads = [threading.Thread(target=_run_job, args=(sched, results, key, translating_job(translator, sched), p, "en", t),
                                     kwargs={"max_new_tokens": 10})
                    for key, p, t in (("long", LONG, "fr"), ("short", SHORT, "de"))]
         for thread in threads:
@@ -469,7 +476,6 @@ def test_merged_budget_makes_a_cohort_wait_and_both_equal_alone(translator):
         assert sched.merger.largest <= len(LONG) and sched.merger.cohorts == 2
         _wait_idle(sched)
     finally:
-        translator._lock = original
         sched.close()
 
 
@@ -487,7 +493,50 @@ def test_a_failing_merged_step_fails_its_cohorts_and_the_merger_goes_on(translat
 
     monkeypatch.setattr(MergedRows, "step", failing_step)
     with pytest.raises(MemoryError, match="simulated"):
-        merged.run(translator.translate_pieces, SHORT, "en", "fr", max_new_tokens=8)
+        merged.run(translating_job(translator, merged), SHORT, "en", "fr", max_new_tokens=8)
     _wait_idle(merged)
     want = translator.translate_pieces(SHORT, "en", "fr", max_new_tokens=8)
-    assert merged.run(translator.translate_pieces, SHORT, "en", "fr", max_new_tokens=8) == want
+    assert merged.run(translating_job(translator, merged), SHORT, "en", "fr", max_new_tokens=8) == want
+
+
+# -- the scheduler is explicit: generate(step_scheduler=...) ------------------------------------------------------
+def test_generate_given_the_scheduler_outside_a_job_runs_as_a_job_of_its_own(translator, merged):
+    import torch
+
+    model = translator.model
+    kwargs = {**_padded(translator, SHORT), "forced_bos_token_id": translator.tokenizer.get_lang_id("fr"),
+              "max_new_tokens": 8}
+    with torch.inference_mode():
+        want = model.generate(**kwargs)
+        got = model.generate(**kwargs, step_scheduler=merged)  # this thread is in no job: it becomes one
+    assert torch.equal(got, want)
+    assert merged.merger.cohorts == 1  # its greedy rows went through the merged batch
+    _wait_idle(merged)
+
+
+def test_a_job_that_does_not_pass_the_scheduler_takes_turns_but_decodes_alone(translator, merged):
+    kwargs = {**_padded(translator, SHORT), "forced_bos_token_id": translator.tokenizer.get_lang_id("fr"),
+              "max_new_tokens": 8}
+    want = _generate(translator.model, kwargs)
+    assert __import__("torch").equal(merged.run(_generate, translator.model, kwargs), want)
+    assert merged.merger.cohorts == 0 and merged.steps > 0  # no thread-local finds the merger for it
+    assert merged.jobs == 0
+
+
+def test_a_scheduler_of_another_model_is_refused(translator, tiny_checkpoint):
+    from m2m100 import M2M100ForConditionalGeneration
+
+    other = M2M100ForConditionalGeneration.from_pretrained(tiny_checkpoint).eval()
+    sched = StepScheduler(other, merge_greedy=True)
+    try:
+        with pytest.raises(GenerationError, match="another model"):
+            translator.model.generate(**_padded(translator, SHORT), max_new_tokens=3, step_scheduler=sched)
+    finally:
+        sched.close()
+
+
+def test_no_thread_local_scheduler_is_left():
+    from m2m100.generation import continuous
+
+    for name in ("_running", "merger_for", "TurnLock"):
+        assert not hasattr(continuous, name), name

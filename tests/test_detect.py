@@ -79,7 +79,7 @@ def test_every_m2m100_code_can_be_returned():
     for label in ft_labels:
         reachable |= set(detect._FT_MAP.get(label, {label: 1.0})) & set(M2M100_CODES)
     reachable |= {detect._CLD2_MAP.get(code, code) for _, code in cld2.LANGUAGES} & set(M2M100_CODES)
-    reachable |= set(detect._SCRIPT_LANGUAGE.values()) | {"ff"}
+    reachable |= set(detect.SCRIPT_LANGUAGE.values()) | {"ff"}
     assert reachable == set(M2M100_CODES)
     # and the blind spots written in the module are the engines' real ones
     assert detect._FT_BLIND == set(M2M100_CODES) - {c for l in ft_labels for c in detect._FT_MAP.get(l, {l: 1})}
@@ -105,7 +105,7 @@ def test_script_decides_for_single_language_scripts_and_restricts_shared_ones():
     assert detect_languages(["Ծ"])[0][0][0] == "hy"  # one letter is enough when the script has one language
     assert detect_languages(["カタカナ"])[0][0][0] == "ja"
     [cyrillic] = detect_languages(["мир"], k=100)
-    latin_script_only = set(detect._SCRIPT_CANDIDATES["Latn"]) - {"sr", "uz", "az"}
+    latin_script_only = set(detect.SCRIPT_CANDIDATES["Latn"]) - {"sr", "uz", "az"}
     top = [code for code, conf in cyrillic if conf >= cyrillic[0][1] / 10]
     assert not set(top) & latin_script_only
 
@@ -201,13 +201,13 @@ def test_translate_auto_detects_each_text(translator, monkeypatch):
     fr, en, de = SAMPLES["fr"], SAMPLES["en"], SAMPLES["de"]
     opts = {"max_new_tokens": 3}  # a tiny random model: the words do not matter, the languages do
     seen: list[tuple[list, list]] = []
-    real = translator.translate_pieces
+    real = translator.run  # plan -> run -> finish: run gets the model's inputs
 
-    def spy(pieces, sources, targets, **kwargs):
-        seen.append((list(sources), list(targets)))
-        return real(pieces, sources, targets, **kwargs)
+    def spy(pieces, *args, **kwargs):
+        seen.append(([p.source for p in pieces], [p.target for p in pieces]))
+        return real(pieces, *args, **kwargs)
 
-    monkeypatch.setattr(translator, "translate_pieces", spy)
+    monkeypatch.setattr(translator, "run", spy)
     out = translator.translate([fr, en, de, "42"], source="auto", target="fr", **opts)
     assert seen == [(["en", "de"], ["fr", "fr"])]  # only English and German reach the model, each as itself
     assert out[0] == fr and out[3] == "42"  # French to French and letterless text come back unchanged

@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+from m2m100.documents import translate_file
+
 # Quick and never empty: a random model's greedy output is often one repeated token or nothing; sampling
 # (seeded) with a minimum length gives varied, spaced text, so "every unit changed" is a real check.
 OPTIONS = dict(max_new_tokens=8, min_new_tokens=4, do_sample=True, top_k=0, num_beams=1)
@@ -33,7 +35,7 @@ def run(translator, tmp_path, name: str, data: bytes, out_name: str | None = Non
     src = tmp_path / name
     src.write_bytes(data)
     dst = tmp_path / (out_name or ("out." + name.split(".", 1)[1]))
-    translator.translate_file(src, dst, "en", "de", **OPTIONS)
+    translate_file(translator, src, dst, "en", "de", **OPTIONS)
     return dst.read_bytes()
 
 
@@ -82,6 +84,59 @@ def test_docx(translator, tmp_path):
     field = out.paragraphs[1]._p.xpath("./w:fldSimple")[0]
     assert field.get("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}instr") == "PAGE"
     assert field.xpath("string(.)") == "7"  # the field's result is not translated
+
+
+def _with_footnotes(docx_bytes: bytes, footnotes_xml: str) -> bytes:
+    """`docx_bytes` with a footnotes part (python-docx cannot add one) that has its own external hyperlink."""
+    import zipfile
+
+    zin, buf = zipfile.ZipFile(io.BytesIO(docx_bytes)), io.BytesIO()
+    ct = "application/vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml"
+    rels = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "[Content_Types].xml":
+                data = data.replace(b"</Types>", f'<Override PartName="/word/footnotes.xml" ContentType="{ct}"/></Types>'.encode())
+            elif info.filename == "word/_rels/document.xml.rels":
+                data = data.replace(b"</Relationships>", f'<Relationship Id="rId99" Type="{rels}/footnotes" '
+                                                          f'Target="footnotes.xml"/></Relationships>'.encode())
+            zout.writestr(info, data)
+        zout.writestr("word/footnotes.xml", footnotes_xml)
+        zout.writestr("word/_rels/footnotes.xml.rels",
+                      '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="http://schemas.'
+                      f'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{rels}/hyperlink" '
+                      'Target="https://example.com/" TargetMode="External"/></Relationships>')
+    return buf.getvalue()
+
+
+def test_docx_footnotes_are_translated_run_by_run():
+    """Footnotes are a part python-docx keeps as bytes: it is read as XML, its runs translated like the body's
+    (formatting kept), its relationships kept, and the rest of the package unchanged."""
+    import zipfile
+
+    import docx
+    from m2m100.documents import translate_document
+    from m2m100.documents.units import project
+
+    w = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    notes = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:footnotes xmlns:w="{w}"><w:footnote w:id="1">'
+             '<w:p><w:r><w:rPr><w:b/></w:rPr><w:t xml:space="preserve">the footnote </w:t></w:r><w:r><w:t>says hello'
+             '</w:t></w:r></w:p>\n  <w:p><w:r><w:t>123</w:t></w:r></w:p></w:footnote></w:footnotes>')
+    d = docx.Document()
+    d.add_paragraph("the house is green")
+    buf = io.BytesIO()
+    d.save(buf)
+    data = _with_footnotes(buf.getvalue(), notes)
+    out = translate_document(data, "docx", "notes.docx", lambda units: [project(u, u.text.upper()) for u in units])
+    zin, zout = zipfile.ZipFile(io.BytesIO(data)), zipfile.ZipFile(io.BytesIO(out))
+    assert sorted(zout.namelist()) == sorted(zin.namelist())
+    assert zout.read("word/footnotes.xml").decode() == (
+        notes.replace('"1.0" encoding="UTF-8" standalone="yes"', "'1.0' encoding='UTF-8' standalone='yes'")
+        .replace("the footnote ", "THE FOOTNOTE ").replace("says hello", "SAYS HELLO"))  # runs and whitespace kept
+    assert b'Target="https://example.com/" TargetMode="External"' in zout.read("word/_rels/footnotes.xml.rels")
+    assert b'Target="footnotes.xml"' in zout.read("word/_rels/document.xml.rels")
+    assert [p.text for p in docx.Document(io.BytesIO(out)).paragraphs] == ["THE HOUSE IS GREEN"]
 
 
 def test_pptx(translator, tmp_path):
@@ -293,7 +348,7 @@ def test_pdf_text_extraction(translator, tmp_path):
     from m2m100.errors import DocumentError
 
     with pytest.raises(DocumentError, match=r"\.txt"):
-        translator.translate_file(tmp_path / "paper.pdf", tmp_path / "paper.docx", "en", "de")
+        translate_file(translator, tmp_path / "paper.pdf", tmp_path / "paper.docx", "en", "de")
 
 
 def _tiny_pdf(pages: list[str]) -> bytes:

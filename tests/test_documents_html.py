@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from m2m100 import documents
 from m2m100.documents.html import HtmlDocument, translate_html
 from m2m100.documents.units import translate_units
 
@@ -36,13 +37,13 @@ def translator(tiny_checkpoint):
 
     tr = Translator.from_pretrained(tiny_checkpoint, device="cpu")
     seen: list[str] = []
-    original = tr.translate_pieces
+    original = tr.run  # plan -> run -> finish: run gets the model's inputs
 
     def spy(pieces, *args, **kwargs):
-        seen.extend(pieces)
+        seen.extend(p.text for p in pieces)
         return original(pieces, *args, **kwargs)
 
-    tr.translate_pieces = spy
+    tr.run = spy
     tr.seen = seen
     return tr
 
@@ -53,7 +54,7 @@ def _visible(document: str) -> str:
 
 def test_hard_wrapped_paragraph_is_one_sentence_for_the_model(translator):
     translator.seen.clear()
-    out = translator.translate_html(WRAPPED, "de", "en", max_new_tokens=8)
+    out = documents.translate_html(translator, WRAPPED, "de", "en", max_new_tokens=8)
     assert translator.seen == ["Wenn eine Zeile kein Verb enthält, muss ..."]
     expected = translator.translate("Wenn eine Zeile kein Verb enthält, muss ...", "de", "en", max_new_tokens=8)
     assert out == "<p>\n\t\t" + html.escape(expected, quote=False) + "\n\t</p>"  # edge whitespace kept
@@ -61,7 +62,7 @@ def test_hard_wrapped_paragraph_is_one_sentence_for_the_model(translator):
 
 def test_inline_tags_do_not_split_the_sentence(translator):
     translator.seen.clear()
-    out = translator.translate_html(INLINE, "en", "de", max_new_tokens=8)
+    out = documents.translate_html(translator, INLINE, "en", "de", max_new_tokens=8)
     assert translator.seen == ["View the complete range of drawer systems here!"]
     assert re.findall(r"<[^>]+>", out) == re.findall(r"<[^>]+>", INLINE)  # every tag back, in order
     expected = translator.translate("View the complete range of drawer systems here!", "en", "de", max_new_tokens=8)

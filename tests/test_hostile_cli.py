@@ -55,8 +55,8 @@ def input_file(tmp_path) -> Path:
 def test_a_second_job_on_a_locked_output_fails_naming_the_first(capsys, tmp_path, model_dir, input_file):
     out = tmp_path / "out.txt"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from m2m100.cli import _OutputLock; "
-         "lock = _OutputLock(Path(sys.argv[1])); lock.acquire(); print('locked', flush=True); time.sleep(60)",
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from m2m100.cli.outputs import OutputLock; "
+         "lock = OutputLock(Path(sys.argv[1])); lock.acquire(); print('locked', flush=True); time.sleep(60)",
          str(out)], stdout=subprocess.PIPE, env=_env())
     try:
         assert holder.stdout.readline().strip() == b"locked"

@@ -140,3 +140,14 @@ def test_exported_name_is_the_function():
 
     assert callable(m2m100.pipeline) and m2m100.pipeline is pipeline
     assert "pipeline" in m2m100.__all__
+
+
+def test_guards_are_off_by_default_and_can_be_turned_on(tiny_checkpoint, monkeypatch):
+    """A drop-in gives transformers' output: the pipeline runs no quality guard unless asked, whatever
+    $M2M100_GUARDS says (the suite sets it to 0; here it is cleared)."""
+    monkeypatch.delenv("M2M100_GUARDS", raising=False)
+    plain = pipeline("translation", model=str(tiny_checkpoint), src_lang="en", tgt_lang="fr")
+    assert plain.translator.guards is None
+    assert plain(TEXTS, **GEN) == reference_4x(tiny_checkpoint, TEXTS, "en", "fr", **GEN)
+    guarded = pipeline("translation", model=str(tiny_checkpoint), src_lang="en", tgt_lang="fr", guards=True)
+    assert guarded.translator.guards is not None

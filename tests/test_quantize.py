@@ -69,14 +69,16 @@ def test_bf16_runs_and_agrees(checkpoint):
 
 
 def test_fp32_shared_matrix_is_contiguous_and_inference_layout_exact(checkpoint):
-    # the parameter is plain row-major; inference multiplies by a cached W^T copy (model.project_to_vocab)
+    # the parameter is plain row-major; the opt-in cached head multiplies by a packed copy (m2m100.head)
+    from m2m100.head import cache_head
+
     model = M2M100ForConditionalGeneration.from_pretrained(checkpoint)
     weight = model.model.shared.weight
     assert weight.is_contiguous() and model.lm_head.weight is weight
+    plain = logits(model)  # the reference F.linear
+    head = cache_head(model)
     cached = logits(model)
-    assert model._transposed_head is not None
-    with torch.enable_grad():  # the plain F.linear path (a gradient is wanted)
-        plain = model(**inputs()).logits.detach().float()
+    assert head.has_cache and model.lm_head.weight is weight
     torch.testing.assert_close(cached, plain, atol=1e-5, rtol=0)
 
 

@@ -147,7 +147,7 @@ def test_cli_ray_writes_the_local_file(capsys, tmp_path, model_dir):
         code, _, err = run_cli(capsys, *common, "-o", str(tmp_path / f"ray.{name}"), "--ray", "--ray-actors", "1")
         assert code == 0, err
         assert (tmp_path / f"ray.{name}").read_bytes() == (tmp_path / f"local.{name}").read_bytes()
-        assert not (tmp_path / f".ray.{name}.m2m100-ray").exists()  # block state removed once written
+        assert not (tmp_path / f".ray.{name}.m2m100-resume").exists()  # block state removed once written
 
 
 def test_cli_ray_parquet(capsys, tmp_path, model_dir, reference):
@@ -201,7 +201,8 @@ import sys, ray
 ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
 import test_ray
 ray.cloudpickle.register_pickle_by_value(test_ray)
-from m2m100 import cli, cli_ray
+from m2m100 import cli
+from m2m100.cli import ray as cli_ray
 argv = sys.argv[6:]
 cli_ray.run(cli.build_parser(argv).parse_args(argv), translator_factory=test_ray.CountingFactory(*sys.argv[2:6]))
 """
@@ -214,7 +215,7 @@ def test_cli_ray_killed_job_resumes_without_redoing_finished_blocks(capsys, tmp_
     import subprocess
     import time
 
-    from m2m100 import cli_ray
+    from m2m100.cli import ray as cli_ray
 
     texts = [f"{i} {t}" for i, t in enumerate(make_corpus(160, seed=9))]  # every line translated, 5 blocks of 32
     (tmp_path / "in.txt").write_bytes(("\ufeff" + "\r\n".join(texts) + "\r\n").encode("utf-8"))  # BOM, CRLF
@@ -224,7 +225,7 @@ def test_cli_ray_killed_job_resumes_without_redoing_finished_blocks(capsys, tmp_
     marker, poison = tmp_path / "marker.txt", tmp_path / "poison"
     poison.touch()
     factory_args = [str(model_dir), str(marker), str(poison), texts[3 * 32]]  # block 3 hangs
-    state = tmp_path / ".out.txt.m2m100-ray"
+    state = tmp_path / ".out.txt.m2m100-resume"
     here = Path(__file__).resolve().parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parent / "src")]),
            "OMP_NUM_THREADS": "1"}
@@ -268,7 +269,7 @@ def test_cli_ray_killed_job_resumes_without_redoing_finished_blocks(capsys, tmp_
 
 def test_failed_ray_job_is_one_line_naming_the_error():
     """Ray hands the worker's error over as traceback text; the CLI reports its `Name: message` line."""
-    from m2m100.cli_ray import _describe
+    from m2m100.cli.ray import describe_ray_error as _describe
 
     remote = ("\x1b[36mray::MapWorker(MapBatches(TranslateBlocks)).submit()\x1b[39m (pid=1)\n"
               '  File "x.py", line 3, in translate\n    raise RuntimeError("worker crashed")\n'
@@ -293,9 +294,9 @@ def test_cli_ray_usage_and_resume_errors(capsys, tmp_path, model_dir):
                            str(tmp_path / "in.txt"), "-o", str(tmp_path / "o"))
     assert code == 2 and "zz" in err
     # an interrupted job's state with other settings: --resume refuses, naming what changed
-    state = tmp_path / ".o.txt.m2m100-ray"
+    state = tmp_path / ".o.txt.m2m100-resume"
     state.mkdir()
-    (state / "job.json").write_text(json.dumps({"version": 1, "job": {"target": "de"}}), encoding="utf-8")
+    (state / "job.json").write_text(json.dumps({"version": 2, "job": {"target": "de"}}), encoding="utf-8")
     code, _, err = run_cli(capsys, *base, "--ray", "-i", str(tmp_path / "in.txt"), "-o", str(tmp_path / "o.txt"),
                            "--resume")
     assert code == 1 and "cannot resume" in err and "target" in err

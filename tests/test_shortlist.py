@@ -19,6 +19,7 @@ from m2m100 import (
     VocabShortlist,
 )
 from m2m100.auto import AutoTokenizer
+from m2m100.generation.few_rows import project_to_vocab
 from m2m100.generation.shortlist_projection import (
     clear_shortlist_cache,
     shortlist_projection,
@@ -83,7 +84,7 @@ def test_kept_logits_equal_full_logits_and_the_rest_is_minus_inf(model, rows):
     projection = shortlist_projection(model, shortlist, [extras])
     hidden = torch.randn(rows, 1, model.config.d_model, generator=torch.Generator().manual_seed(rows))
     with torch.no_grad():
-        full = model.project_to_vocab(hidden).float()
+        full = project_to_vocab(model, hidden).float()
         restricted = projection(hidden)
     kept = torch.unique(torch.cat([shortlist, extras]))
     assert restricted.shape == full.shape and restricted.dtype == torch.float32
@@ -111,7 +112,7 @@ def test_cached_rows_follow_weight_edits(model):
             weight.mul_(2.0)
             doubled = shortlist_projection(model, shortlist, [])(hidden)
             torch.testing.assert_close(doubled[..., shortlist], 2 * first[..., shortlist])
-            now = model.project_to_vocab(hidden).float()[..., shortlist]
+            now = project_to_vocab(model, hidden).float()[..., shortlist]
             torch.testing.assert_close(doubled[..., shortlist], now, rtol=1e-6, atol=1e-6)
     finally:
         with torch.no_grad():
@@ -351,7 +352,7 @@ def test_cuda_kept_logits_match(checkpoint):
     shortlist = sample_ids(vocab, vocab // 2).cuda()
     hidden = torch.randn(4, 1, model.config.d_model, device="cuda")
     with torch.no_grad():
-        full = model.project_to_vocab(hidden).float()
+        full = project_to_vocab(model, hidden).float()
         restricted = shortlist_projection(model, shortlist, [])(hidden)
     # cuBLAS may pick another kernel for another width: equal up to float rounding
     torch.testing.assert_close(restricted[..., shortlist], full[..., shortlist], rtol=1e-5, atol=1e-5)

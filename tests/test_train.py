@@ -402,3 +402,5 @@ def test_torchrun_two_processes_match_single_process(tmp_path, tiny_checkpoint, 
     # rounding noise up to lr-sized steps, so they differ between any two summation orders. All else must agree.
     assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a if not k.endswith("k_proj.bias"))
     assert [p.name for p in checkpointing.list_checkpoints(out / "checkpoints")] == ["step-00000003", "step-00000006"]
+    # the saved model has the same files whatever the strategy (FSDP saves gathered weights through a stand-in)
+    assert (out / "generation_config.json").read_text() == (single / "generation_config.json").read_text()

@@ -25,13 +25,14 @@ import re
 import threading
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from .languages import FAIRSEQ_LANGUAGE_CODES
 
-__all__ = ["SAMPLE_CHARS", "detect_languages"]
+__all__ = ["SAMPLE_CHARS", "SCRIPT_CANDIDATES", "SCRIPT_LANGUAGE", "detect_languages", "script_counts"]
 
 M2M100_CODES: tuple[str, ...] = tuple(FAIRSEQ_LANGUAGE_CODES["m2m100"])
 _CODES = frozenset(M2M100_CODES)
@@ -70,21 +71,22 @@ _SCRIPT_RANGES: list[tuple[int, int, str]] = sorted([
     (0x20000, 0x2FA1F, "Hani"),
 ])  # fmt: skip
 _RANGE_STARTS = [r[0] for r in _SCRIPT_RANGES]
-# Scripts that belong to one M2M100 language.
-_SCRIPT_LANGUAGE = {
+# Scripts that belong to one M2M100 language (script names as `script_counts` gives them).
+SCRIPT_LANGUAGE: Mapping[str, str] = MappingProxyType({
     "Grek": "el", "Armn": "hy", "Beng": "bn", "Guru": "pa", "Gujr": "gu", "Orya": "or", "Taml": "ta", "Knda": "kn",
     "Mlym": "ml", "Sinh": "si", "Thai": "th", "Laoo": "lo", "Mymr": "my", "Geor": "ka", "Ethi": "am", "Khmr": "km",
     "Hang": "ko", "Kana": "ja", "Hani": "zh",
-}  # fmt: skip
-# Scripts shared by several M2M100 languages: the languages written in them.
-_SCRIPT_CANDIDATES = {
+})  # fmt: skip
+# Scripts shared by several M2M100 languages, and Latin: the languages written in them (read-only views).
+_SCRIPT_CANDIDATES: dict[str, frozenset[str]] = {
     "Cyrl": frozenset({"ru", "uk", "be", "bg", "mk", "sr", "kk", "ba", "mn", "uz", "az"}),
     "Arab": frozenset({"ar", "fa", "ps", "sd", "ur"}),
     "Deva": frozenset({"hi", "mr", "ne"}),
     "Hebr": frozenset({"he", "yi"}),
 }
-_NON_LATIN = frozenset().union(_SCRIPT_LANGUAGE.values(), *_SCRIPT_CANDIDATES.values()) - {"sr", "uz", "az"}
+_NON_LATIN = frozenset().union(SCRIPT_LANGUAGE.values(), *_SCRIPT_CANDIDATES.values()) - {"sr", "uz", "az"}
 _SCRIPT_CANDIDATES["Latn"] = _CODES - _NON_LATIN
+SCRIPT_CANDIDATES: Mapping[str, frozenset[str]] = MappingProxyType(_SCRIPT_CANDIDATES)
 _OFF_SCRIPT = 0.05  # factor on a language not written in the text's script (kept, so top-k stays meaningful)
 
 
@@ -225,7 +227,7 @@ def _scores(text: str) -> dict[str, float]:
     script, share = _main_script(text)
     if script is None:
         return {}
-    if script in _SCRIPT_LANGUAGE:
+    if script in SCRIPT_LANGUAGE:
         return _script_only(text, script, share)
     fasttext, cld2 = _ENGINES.get()
     ft_out = [(r["lang"], float(r["score"])) for r in fasttext.detect(" ".join(text.split()), model="lite", k=5)]
@@ -286,19 +288,20 @@ def combine(
                 ast += len(_AST_ELISION.findall(text))
             if ast / n >= _AST_MIN:
                 scores["ast"] = max(scores.get("ast", 0.0), min(1.0, _AST_GAIN * ast / n))
-    allowed = _SCRIPT_CANDIDATES.get(script, _CODES)
+    allowed = SCRIPT_CANDIDATES.get(script, _CODES)
     return {code: s if code in allowed else s * _OFF_SCRIPT for code, s in scores.items() if s > 0}
 
 
 def _script_only(text: str, script: str, share: float) -> dict[str, float]:
-    code = _SCRIPT_LANGUAGE[script]
-    if code == "zh" and _script_counts(text).get("Kana", 0) > 0:
+    code = SCRIPT_LANGUAGE[script]
+    if code == "zh" and script_counts(text).get("Kana", 0) > 0:
         code = "ja"  # Japanese mixes kanji with kana; Chinese has no kana
     return {code: share}
 
 
-def _script_counts(text: str) -> dict[str, int]:
-    """Letters per script. Counting distinct characters first keeps the Python loop short (~100 per text)."""
+def script_counts(text: str) -> dict[str, int]:
+    """Letters per script (four-letter ISO 15924 names; "Zyyy" for a script no M2M100 language uses) in
+    `text`. Counting distinct characters first keeps the Python loop short (~100 per text)."""
     counts: dict[str, int] = defaultdict(int)
     for ch, n in Counter(text).items():
         if ch.isalpha():
@@ -317,7 +320,7 @@ def _script_of(ch: str) -> str:
 
 def _main_script(text: str) -> tuple[str | None, float]:
     """The script most letters are in (kana and kanji count together as Japanese), and its share of letters."""
-    counts = _script_counts(text)
+    counts = script_counts(text)
     letters = sum(counts.values())
     if not letters:
         return None, 0.0

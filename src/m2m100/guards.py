@@ -289,16 +289,13 @@ def _content(ids: Sequence[int], start: int, eos: int) -> list[int]:
 
 def _expected_scripts(target: str) -> set[str] | None:
     """Writing systems text in `target` may use, in m2m100.detect's names; None when unknown."""
-    from .detect import (  # the detector's own script tables
-        _SCRIPT_CANDIDATES,
-        _SCRIPT_LANGUAGE,
-    )
+    from .detect import SCRIPT_CANDIDATES, SCRIPT_LANGUAGE  # the detector's own script tables
 
     if "_" in target:  # NLLB code such as fra_Latn: the tag says it
         tag = target.split("_", 1)[1]
         return _TAG_SCRIPTS.get(tag, {tag})
-    scripts = {s for s, code in _SCRIPT_LANGUAGE.items() if code == target}
-    scripts |= {s for s, codes in _SCRIPT_CANDIDATES.items() if target in codes}
+    scripts = {s for s, code in SCRIPT_LANGUAGE.items() if code == target}
+    scripts |= {s for s, codes in SCRIPT_CANDIDATES.items() if target in codes}
     if target == "ja":
         scripts |= {"Kana", "Hani"}
     if target == "ko":
@@ -307,9 +304,9 @@ def _expected_scripts(target: str) -> set[str] | None:
 
 
 def _language_flag(text: str, target: str, config: GuardConfig) -> Flag | None:
-    from .detect import M2M100_CODES, _script_counts, detect_languages
+    from .detect import M2M100_CODES, detect_languages, script_counts
 
-    counts = _script_counts(text)
+    counts = script_counts(text)
     letters = sum(counts.values())
     if not letters:
         return None

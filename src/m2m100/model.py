@@ -2,6 +2,11 @@
 
 tokens -> ScaledEmbedding + SinusoidalPositions -> EncoderLayer x N (pre-norm) -> LayerNorm
        -> DecoderLayer x N (pre-norm self-attn, cross-attn, FFN) -> LayerNorm -> tied lm_head -> logits
+
+The attention kernels and masks are in attention.py; loading, saving and training switches in pretrained.py;
+generate() and its hooks in generation/surface.py. Inference-only speed-ups are module swaps applied from
+outside: packed.py (every Linear in oneDNN's layout), quantize.py (int8), head.py (a cached copy of the output
+matrix), generation/few_rows.py (decoding steps' few-row matmuls, including lm_head's).
 """
 
 from __future__ import annotations
@@ -13,12 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import (additive_mask, cross_attention_inputs, decoder_self_mask, eager_attention, flash_attention,
+                        fold_group, padding_mask, unfold_group)
 from .cache import KVCache
 from .config import M2M100Config, check_attn_implementation
-from .errors import ConfigError, InputTooLongError
+from .errors import InputTooLongError
+from .generation import GenerationMixin
 from .loss import ChunkedCrossEntropy
 from .outputs import DecoderOutput, EncoderOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
-from .pretrained import PreTrainedMixin
+from .pretrained import PreTrainedMixin, init_weights, layer_dropped, run_layer
 
 # fairseq reserves the first two position slots; real positions start after the padding id.
 POSITION_OFFSET = 2
@@ -111,13 +119,6 @@ class SinusoidalPositions(nn.Module):
 # --------------------------------------------------------------------------------------------------
 # Attention
 # --------------------------------------------------------------------------------------------------
-def additive_mask(allowed: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
-    """Boolean (batch, 1, q, k) 'may attend' -> additive float mask; a fully masked row stays finite."""
-    if allowed is None:
-        return None
-    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, torch.finfo(dtype).min)
-
-
 class Attention(nn.Module):
     """Multi-head attention; self-attention when `kv` is None, cross-attention otherwise."""
 
@@ -185,62 +186,6 @@ class Attention(nn.Module):
         batch, _, q_len, _ = out.shape
         out = out.transpose(1, 2).reshape(batch, q_len, -1)  # (batch, q_len, d_model)
         return self.out_proj(out), weights
-
-
-def fold_group(t: torch.Tensor, group: int) -> torch.Tensor:
-    """(sources * group, heads, q_len, x) -> (sources, heads, group * q_len, x): a source's rows as its query positions."""
-    rows, heads, q_len, last = t.shape
-    return t.view(rows // group, group, heads, q_len, last).transpose(1, 2).reshape(rows // group, heads, group * q_len, last)
-
-
-def unfold_group(t: torch.Tensor, group: int) -> torch.Tensor:
-    """The inverse of fold_group: (sources, heads, group * q_len, x) -> (sources * group, heads, q_len, x)."""
-    sources, heads, positions, last = t.shape
-    q_len = positions // group
-    return t.view(sources, heads, group, q_len, last).transpose(1, 2).reshape(sources * group, heads, q_len, last)
-
-
-def eager_attention(q, k, v, mask, scaling, dropout, is_causal, training):
-    """The reference math: softmax(q k^T * scale + mask) v. Also returns the attention probabilities."""
-    scores = torch.matmul(q, k.transpose(-1, -2)) * scaling  # (batch, heads, q_len, k_len)
-    if is_causal and mask is None:
-        q_len, k_len = scores.shape[-2:]
-        causal = torch.ones(q_len, k_len, dtype=torch.bool, device=q.device).tril(k_len - q_len)
-        mask = additive_mask(causal[None, None], scores.dtype)
-    if mask is not None:
-        scores = scores + mask
-    probs = F.softmax(scores, dim=-1)
-    probs = F.dropout(probs, p=dropout, training=training)
-    return torch.matmul(probs, v), probs
-
-
-def flash_attention(q, k, v, key_padding, scaling, dropout, is_causal, mask):
-    """flash-attn 2 kernels (CUDA, fp16/bf16). Padding is removed with the varlen kernel."""
-    from flash_attn import flash_attn_func, flash_attn_varlen_func  # checked at model construction
-
-    # flash-attn wants (batch, time, heads, head_dim)
-    q, k, v = (t.transpose(1, 2) for t in (q, k, v))
-    causal = is_causal or (mask is not None and key_padding is None)
-    if key_padding is None or bool(key_padding.all()):
-        out = flash_attn_func(q, k, v, dropout_p=dropout, softmax_scale=scaling, causal=causal)
-        return out.transpose(1, 2)
-    batch, q_len = q.shape[:2]
-    k_lens = key_padding.sum(-1, dtype=torch.int32)
-    cu_k = F.pad(torch.cumsum(k_lens, 0, dtype=torch.int32), (1, 0))
-    keep = key_padding.flatten()
-    k_flat, v_flat = k.flatten(0, 1)[keep], v.flatten(0, 1)[keep]
-    if q_len == key_padding.shape[1] and not causal:
-        # encoder self-attention: queries padded exactly like keys
-        q_flat, cu_q, q_max = q.flatten(0, 1)[keep], cu_k, int(k_lens.max())
-        out_flat = flash_attn_varlen_func(q_flat, k_flat, v_flat, cu_q, cu_k, q_max, int(k_lens.max()),
-                                          dropout_p=dropout, softmax_scale=scaling, causal=False)
-        out = q.new_zeros(q.shape).flatten(0, 1)
-        out[keep] = out_flat
-        return out.view(q.shape).transpose(1, 2)
-    cu_q = torch.arange(0, (batch + 1) * q_len, q_len, dtype=torch.int32, device=q.device)
-    out = flash_attn_varlen_func(q.flatten(0, 1), k_flat, v_flat, cu_q, cu_k, q_len, int(k_lens.max()),
-                                 dropout_p=dropout, softmax_scale=scaling, causal=causal)
-    return out.view(q.shape).transpose(1, 2)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -316,23 +261,10 @@ class DecoderLayer(nn.Module):
         return x, self_weights, cross_weights
 
 
-def _layer_dropped(training: bool, layerdrop: float) -> bool:
-    # Same random draw as the reference (one torch.rand per layer) so seeded runs line up.
-    return training and layerdrop > 0.0 and bool(torch.rand([]) < layerdrop)
 
-
-def _run_layer(layer: nn.Module, index: int, checkpoint_options: dict | None, *args):
-    """layer(*args), recomputed in the backward pass when activation checkpointing is on (see pretrained.py)."""
-    if checkpoint_options is None or not torch.is_grad_enabled() or index % checkpoint_options["every_n_layers"]:
-        return layer(*args)
-    from torch.utils.checkpoint import checkpoint
-
-    if checkpoint_options["offload"]:
-        with torch.autograd.graph.save_on_cpu(pin_memory=torch.cuda.is_available()):
-            return checkpoint(layer, *args, **checkpoint_options["kwargs"])
-    return checkpoint(layer, *args, **checkpoint_options["kwargs"])
-
-
+# --------------------------------------------------------------------------------------------------
+# Encoder and decoder stacks
+# --------------------------------------------------------------------------------------------------
 class _Stack(PreTrainedMixin, nn.Module):
     """What the encoder and the decoder share: their token embedding, checkpointing switch and output flags."""
 
@@ -365,9 +297,6 @@ class _Stack(PreTrainedMixin, nn.Module):
                 bool(config.return_dict if return_dict is None else return_dict))
 
 
-# --------------------------------------------------------------------------------------------------
-# Encoder and decoder stacks
-# --------------------------------------------------------------------------------------------------
 class M2M100Encoder(_Stack):
     def __init__(self, config: M2M100Config, embed_tokens: ScaledEmbedding | None = None):
         super().__init__(config, embed_tokens)
@@ -402,30 +331,17 @@ class M2M100Encoder(_Stack):
         for index, layer in enumerate(self.layers):
             if output_hidden_states:
                 hidden.append(x)
-            if _layer_dropped(self.training, self.config.encoder_layerdrop):
+            if layer_dropped(self.training, self.config.encoder_layerdrop):
                 continue
-            x, weights = _run_layer(layer, index, self._checkpointing(), x, mask, output_attentions, key_padding)
+            x, weights = run_layer(layer, index, self._checkpointing(), x, mask, output_attentions, key_padding)
             if output_attentions:
                 attentions.append(weights)
         x = self.layer_norm(x)
         if output_hidden_states:
             hidden.append(x)
-        out = EncoderOutput(
-            last_hidden_state=x,
-            hidden_states=tuple(hidden) if output_hidden_states else None,
-            attentions=tuple(attentions) if output_attentions else None,
-        )
+        out = EncoderOutput(last_hidden_state=x, hidden_states=tuple(hidden) if output_hidden_states else None,
+                            attentions=tuple(attentions) if output_attentions else None)
         return out if return_dict else out.to_tuple()
-
-
-def padding_mask(attention_mask: torch.Tensor | None, batch: int, length: int) -> torch.Tensor | None:
-    """Boolean (batch, length) 'is a real token', or None when nothing is padded (lets SDPA skip the mask)."""
-    if attention_mask is None:
-        return None
-    if attention_mask.shape != (batch, length):
-        raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, expected {(batch, length)}")
-    keep = attention_mask.bool()
-    return None if bool(keep.all()) else keep
 
 
 class M2M100Decoder(_Stack):
@@ -471,40 +387,21 @@ class M2M100Decoder(_Stack):
         x = inputs_embeds + self.embed_positions(input_ids, (batch, tgt_len), offsets, inputs_embeds.device).to(inputs_embeds.dtype)
         x = F.dropout(x, self.config.dropout, self.training)  # (batch, tgt_len, d_model)
 
-        # Self-attention mask: causal (query i sees keys up to past + i) and decoder padding.
+        # Self-attention: causal (query i sees keys up to past + i) and decoder padding.
         self_padding = padding_mask(attention_mask, batch, past + tgt_len)
-        self_mask, is_causal = None, False
-        if self_padding is not None or (tgt_len > 1 and (past > 0 or output_attentions)):
-            allowed = torch.ones(tgt_len, past + tgt_len, dtype=torch.bool, device=x.device).tril(past)[None, None]
-            if self_padding is not None:
-                allowed = allowed & self_padding[:, None, None, :]
-            self_mask = additive_mask(allowed, x.dtype)
-        elif tgt_len > 1:
-            is_causal = True
+        self_mask, is_causal = decoder_self_mask(self_padding, past, tgt_len, output_attentions, x.dtype, x.device)
 
-        cross_padding = None
-        cross_mask = None
-        if encoder_hidden_states is not None:
-            sources, src_len = encoder_hidden_states.shape[:2]
-            if sources != batch and (sources == 0 or batch % sources):
-                raise ValueError(f"{batch} decoder rows cannot share {sources} encoder rows evenly")
-            if sources != batch and self.config._attn_implementation == "flash_attention_2":
-                # the flash kernels take one key row per query row
-                encoder_hidden_states = encoder_hidden_states.repeat_interleave(batch // sources, dim=0)
-                if encoder_attention_mask is not None:
-                    encoder_attention_mask = encoder_attention_mask.repeat_interleave(batch // sources, dim=0)
-                sources = batch
-            cross_padding = padding_mask(encoder_attention_mask, sources, src_len)
-            if cross_padding is not None:
-                cross_mask = additive_mask(cross_padding[:, None, None, :], x.dtype)
+        # Cross-attention: the encoder rows (one per decoder row, or per group of beams) and their padding.
+        encoder_hidden_states, cross_padding, cross_mask = cross_attention_inputs(
+            encoder_hidden_states, encoder_attention_mask, batch, self.config._attn_implementation, x.dtype)
 
         hidden, self_attns, cross_attns = [], [], []
         for index, layer in enumerate(self.layers):
             if output_hidden_states:
                 hidden.append(x)
-            if _layer_dropped(self.training, self.config.decoder_layerdrop):
+            if layer_dropped(self.training, self.config.decoder_layerdrop):
                 continue
-            x, self_w, cross_w = _run_layer(
+            x, self_w, cross_w = run_layer(
                 layer, index, self._checkpointing(cache), x, self_mask, encoder_hidden_states, cross_mask,
                 cache, is_causal, output_attentions, self_padding, cross_padding,
             )
@@ -527,33 +424,8 @@ class M2M100Decoder(_Stack):
 
 
 # --------------------------------------------------------------------------------------------------
-# Public models
+# Public models: the encoder-decoder, then with its output projection (the head)
 # --------------------------------------------------------------------------------------------------
-def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
-    """Teacher-forcing decoder inputs: [start, y0, y1, ...], with ignored (-100) labels turned into padding."""
-    shifted = labels.new_empty(labels.shape)
-    shifted[:, 1:] = labels[:, :-1]
-    shifted[:, 0] = decoder_start_token_id
-    return shifted.masked_fill_(shifted == -100, pad_token_id)
-
-
-def init_weights(model: nn.Module, std: float) -> None:
-    """Normal(0, std) for Linear and Embedding weights, zeros for biases and padding rows (transformers' scheme)."""
-    for module in model.modules():
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=std)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, std=std)
-            if module.padding_idx is not None:
-                with torch.no_grad():
-                    module.weight[module.padding_idx].zero_()
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-
-
 class M2M100Model(PreTrainedMixin, nn.Module):
     """Shared embeddings, encoder and decoder; returns the decoder's last hidden state."""
 
@@ -613,32 +485,26 @@ class M2M100Model(PreTrainedMixin, nn.Module):
             parts = list(encoder_outputs) + [None, None]
             encoder_outputs = EncoderOutput(parts[0], parts[1], parts[2])
         decoder_outputs = self.decoder(
-            input_ids=decoder_input_ids,
-            attention_mask=decoder_attention_mask,
-            encoder_hidden_states=encoder_outputs.last_hidden_state,
-            encoder_attention_mask=attention_mask,
-            past_key_values=past_key_values,
-            inputs_embeds=decoder_inputs_embeds,
-            use_cache=use_cache,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
+            input_ids=decoder_input_ids, attention_mask=decoder_attention_mask,
+            encoder_hidden_states=encoder_outputs.last_hidden_state, encoder_attention_mask=attention_mask,
+            past_key_values=past_key_values, inputs_embeds=decoder_inputs_embeds, use_cache=use_cache,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True,
         )
         out = Seq2SeqModelOutput(
-            last_hidden_state=decoder_outputs.last_hidden_state,
-            past_key_values=decoder_outputs.past_key_values,
-            decoder_hidden_states=decoder_outputs.hidden_states,
-            decoder_attentions=decoder_outputs.attentions,
+            last_hidden_state=decoder_outputs.last_hidden_state, past_key_values=decoder_outputs.past_key_values,
+            decoder_hidden_states=decoder_outputs.hidden_states, decoder_attentions=decoder_outputs.attentions,
             cross_attentions=decoder_outputs.cross_attentions,
             encoder_last_hidden_state=encoder_outputs.last_hidden_state,
-            encoder_hidden_states=encoder_outputs.hidden_states,
-            encoder_attentions=encoder_outputs.attentions,
+            encoder_hidden_states=encoder_outputs.hidden_states, encoder_attentions=encoder_outputs.attentions,
         )
         return out if return_dict else out.to_tuple()
 
 
-class M2M100ForConditionalGeneration(PreTrainedMixin, nn.Module):
-    """M2M100Model plus the output projection (tied to the shared embedding) and the training loss."""
+class M2M100ForConditionalGeneration(GenerationMixin, PreTrainedMixin, nn.Module):
+    """M2M100Model plus the output projection (tied to the shared embedding) and the training loss.
+
+    `lm_head` is a plain nn.Linear and forward() calls it as it is (the reference path: trainable, picklable,
+    compilable). generate() and its hooks come from GenerationMixin (generation/surface.py)."""
 
     def __init__(self, config: M2M100Config):
         super().__init__()
@@ -646,7 +512,6 @@ class M2M100ForConditionalGeneration(PreTrainedMixin, nn.Module):
         self.model = M2M100Model(config)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.tie_weights()
-        self._transposed_head: tuple | None = None  # (source weight, its version, W^T): see project_to_vocab
         self._register_tied_state_hooks()
 
     def tie_weights(self) -> None:
@@ -671,73 +536,6 @@ class M2M100ForConditionalGeneration(PreTrainedMixin, nn.Module):
 
     def set_output_embeddings(self, value: nn.Linear) -> None:
         self.lm_head = value
-
-    cache_transposed_head = True  # see project_to_vocab (the name predates the packed layout)
-
-    def project_to_vocab(self, hidden: torch.Tensor) -> torch.Tensor:
-        """lm_head(hidden): (batch, time, d_model) -> logits (batch, time, vocab).
-
-        CPU inference (no gradient wanted) does not run the plain `F.linear`, whose GEMM re-packs the whole
-        output matrix on every call (the largest matmul of every decoding step). By default it multiplies by a
-        cached copy of the matrix in oneDNN's blocked layout (or a row-major W^T copy where oneDNN cannot pack
-        this dtype): 1.5-1.9x faster than `F.linear` for 16-32 rows, for vocab x d_model more memory (525 MB
-        for m2m100_418M in float32; prepack=True models have their own packed copy instead). The copy is rebuilt
-        whenever the weight changes: another tensor, another storage or an in-place edit (torch's version
-        counter; edits through `.data` bypass that counter, so a sample of entries is compared as well). With
-        `model.cache_transposed_head = False` nothing is cached and the product runs as (W hidden^T)^T, which
-        keeps the weight in place and is still 1.2-1.4x faster than `F.linear`, with the same values.
-        """
-        head = self.lm_head
-        weight = getattr(head, "weight", None)
-        if (type(head) is not nn.Linear or head.bias is not None or weight.device.type != "cpu"
-                or (torch.is_grad_enabled() and (weight.requires_grad or hidden.requires_grad))
-                or hidden.dtype != weight.dtype):
-            self._transposed_head = None
-            return head(hidden)
-        if not self.cache_transposed_head:
-            self._transposed_head = None
-            rows = hidden.reshape(-1, hidden.shape[-1])
-            return torch.mm(weight, rows.t()).t().reshape(*hidden.shape[:-1], weight.shape[0])
-        layout, packed = self._inference_weight(weight)
-        if packed:
-            return torch.ops.mkldnn._linear_pointwise(hidden.contiguous(), layout, None, "none", [], "")
-        return torch.matmul(hidden, layout)
-
-    def _inference_weight(self, weight: torch.Tensor) -> tuple[torch.Tensor, bool]:
-        """(the cached inference copy of `weight`, whether it is oneDNN-packed), rebuilt when `weight` changed."""
-        cached = self._transposed_head
-        if cached is not None:
-            source, version, sample, layout, packed = cached
-            # `source` keeps the old storage alive, so an equal data_ptr really is the same storage
-            if (source.data_ptr() == weight.data_ptr() and version == weight._version
-                    and source.shape == weight.shape and source.stride() == weight.stride()
-                    and source.dtype == weight.dtype and torch.equal(_sample(weight), sample)):
-                return layout, packed
-        self._transposed_head = None  # free the stale copy before building the new one
-        source = weight.detach()
-        packed = source.dtype == torch.float32 and _can_pack()
-        if packed:
-            layout = torch.ops.mkldnn._reorder_linear_weight(source.contiguous(), 16)  # hint: ~16-row batches
-        else:
-            layout = source.t().contiguous()  # (d_model, vocab)
-        self._transposed_head = (source, weight._version, _sample(weight), layout, packed)
-        return layout, packed
-
-    def clear_inference_cache(self) -> None:
-        """Drop the cached copy of the output matrix (rebuilt on the next inference call)."""
-        self._transposed_head = None
-
-    @property
-    def generation_config(self):
-        from .generation import GenerationConfig
-
-        if getattr(self, "_generation_config", None) is None:
-            self._generation_config = GenerationConfig.from_model_config(self.config)
-        return self._generation_config
-
-    @generation_config.setter
-    def generation_config(self, value) -> None:
-        self._generation_config = value
 
     def forward(
         self,
@@ -779,69 +577,18 @@ class M2M100ForConditionalGeneration(PreTrainedMixin, nn.Module):
             loss_fn = chunked_loss if isinstance(chunked_loss, ChunkedCrossEntropy) else ChunkedCrossEntropy()
             loss, nll_loss = loss_fn(outputs.last_hidden_state, self.lm_head.weight, labels, self.lm_head.bias)
         else:
-            logits = self.project_to_vocab(outputs.last_hidden_state)  # (batch, tgt_len, vocab)
+            logits = self.lm_head(outputs.last_hidden_state)  # (batch, tgt_len, vocab)
             if labels is not None:
                 loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.to(logits.device).view(-1),
                                        ignore_index=-100)
-        out = Seq2SeqLMOutput(
-            loss=loss,
-            logits=logits,
-            nll_loss=nll_loss,
-            past_key_values=outputs.past_key_values,
-            decoder_hidden_states=outputs.decoder_hidden_states,
-            decoder_attentions=outputs.decoder_attentions,
-            cross_attentions=outputs.cross_attentions,
-            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
-            encoder_hidden_states=outputs.encoder_hidden_states,
-            encoder_attentions=outputs.encoder_attentions,
-        )
+        out = Seq2SeqLMOutput.extending(outputs, loss=loss, logits=logits, nll_loss=nll_loss)
         return_dict = self.config.return_dict if return_dict is None else return_dict
         return out if return_dict else out.to_tuple()
 
-    def prepare_inputs_for_generation(self, decoder_input_ids: torch.Tensor, past_key_values=None,
-                                      attention_mask=None, encoder_outputs=None, **kwargs: Any) -> dict[str, Any]:
-        """forward() arguments for one decoding step (transformers' hook, used by wrappers such as PEFT):
-        with a cache only the tokens it has not seen are fed."""
-        if past_key_values is not None:
-            decoder_input_ids = decoder_input_ids[:, past_key_values.get_seq_length():]
-        return {"decoder_input_ids": decoder_input_ids, "past_key_values": past_key_values,
-                "attention_mask": attention_mask, "encoder_outputs": encoder_outputs,
-                "use_cache": kwargs.get("use_cache", past_key_values is not None)}
 
-    def _prepare_encoder_decoder_kwargs_for_generation(self, inputs_tensor: torch.Tensor, model_kwargs: dict[str, Any],
-                                                       model_input_name: str | None = None, generation_config=None):
-        """Run the encoder once and put its output in model_kwargs["encoder_outputs"] (transformers' hook)."""
-        name = model_input_name or "input_ids"
-        model_kwargs["encoder_outputs"] = self.get_encoder()(
-            **{name: inputs_tensor}, attention_mask=model_kwargs.get("attention_mask"), return_dict=True)
-        return model_kwargs
-
-    def compute_transition_scores(self, sequences, scores, beam_indices=None, normalize_logits: bool = False):
-        """Score of each generated token, (rows, steps) (see m2m100.generation.scores)."""
-        from .generation.scores import compute_transition_scores
-
-        return compute_transition_scores(sequences, scores, beam_indices, normalize_logits)
-
-    def generate(self, *args: Any, **kwargs: Any) -> Any:
-        """Translate: greedy, beam search or sampling (see m2m100.generation.generate)."""
-        from .generation import generate
-
-        return generate(self, *args, **kwargs)
-
-
-def _sample(weight: torch.Tensor, count: int = 64) -> torch.Tensor:
-    """A fixed spread of entries of a (rows, cols) matrix: compared to notice edits that bypass the version counter."""
-    rows, cols = weight.shape
-    if rows == 0 or cols == 0:
-        return weight.new_empty(0)
-    r = torch.linspace(0, rows - 1, count).long()
-    c = torch.arange(count) % cols
-    with torch.no_grad():
-        return weight.detach()[r, c].clone()
-
-
-def _can_pack() -> bool:
-    """Whether this torch build can hold a matrix in oneDNN's blocked layout (packed.py does so for every layer)."""
-    ops = torch.ops.mkldnn
-    return (torch.backends.mkldnn.is_available() and hasattr(ops, "_reorder_linear_weight")
-            and hasattr(ops, "_linear_pointwise"))
+def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
+    """Teacher-forcing decoder inputs: [start, y0, y1, ...], with ignored (-100) labels turned into padding."""
+    shifted = labels.new_empty(labels.shape)
+    shifted[:, 1:] = labels[:, :-1]
+    shifted[:, 0] = decoder_start_token_id
+    return shifted.masked_fill_(shifted == -100, pad_token_id)

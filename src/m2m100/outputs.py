@@ -42,6 +42,13 @@ class ModelOutput:
     def get(self, key: str, default: Any = None) -> Any:
         return getattr(self, key, default) if key in self.keys() else default
 
+    @classmethod
+    def extending(cls, base: "ModelOutput", **values: Any) -> "ModelOutput":
+        """An output of this type holding `values` and, in its other fields, `base`'s fields of the same name
+        (a head's output over its base model's: Seq2SeqLMOutput over Seq2SeqModelOutput)."""
+        names = {f.name for f in fields(cls)} - set(values)
+        return cls(**{f.name: getattr(base, f.name) for f in fields(base) if f.name in names}, **values)
+
 
 Tensors = tuple[torch.Tensor, ...]
 

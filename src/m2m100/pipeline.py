@@ -123,14 +123,16 @@ class TranslationPipeline:
 def pipeline(task: str = "translation", model: Any = None, tokenizer: Any = None, *, src_lang: str | None = None,
              tgt_lang: str | None = None, device: Any = None, dtype: Any = None, torch_dtype: Any = None,
              device_map: Any = None, revision: str | None = None, token: str | bool | None = None,
-             model_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> TranslationPipeline:
+             model_kwargs: dict[str, Any] | None = None, guards: Any = False, **kwargs: Any) -> TranslationPipeline:
     """A translation pipeline, as `transformers.pipeline("translation", ...)` in transformers 4.x.
 
     task: "translation" (languages from src_lang/tgt_lang, here or at call time) or "translation_XX_to_YY".
     model: a checkpoint directory, a hub id (default: `$M2M100_MODEL` or facebook/m2m100_418M) or an already
     loaded M2M100ForConditionalGeneration; tokenizer: an M2M100Tokenizer, a directory or hub id (default: the
     model's). device: -1/"cpu", n/"cuda:n" or a torch.device; dtype (alias torch_dtype). Other keyword
-    arguments (num_beams, max_length, ...) become generation defaults of the pipeline.
+    arguments (num_beams, max_length, ...) become generation defaults of the pipeline. guards: the quality guards
+    (m2m100.guards) are off by default, so that the output is what `generate` gives, as with transformers;
+    True or a GuardConfig turns them on.
 
     Raises ConfigError for an unsupported task or a model object without a tokenizer, LanguageError for unknown
     languages, GenerationError for invalid generation options.
@@ -149,9 +151,9 @@ def pipeline(task: str = "translation", model: Any = None, tokenizer: Any = None
 
     if model is None or isinstance(model, (str, os.PathLike)):
         name = os.fspath(model) if model is not None else default_model()
-        translator = Translator.from_pretrained(name, device=device, dtype=dtype, **hub)
+        translator = Translator.from_pretrained(name, device=device, dtype=dtype, guards=guards, **hub)
         if tokenizer is not None:
-            translator = Translator(translator.model, _load_tokenizer(tokenizer, hub), name=name)
+            translator = Translator(translator.model, _load_tokenizer(tokenizer, hub), name=name, guards=guards)
     else:
         if tokenizer is None:
             source = getattr(model, "name_or_path", None) or getattr(getattr(model, "config", None),
@@ -169,7 +171,7 @@ def pipeline(task: str = "translation", model: Any = None, tokenizer: Any = None
             if not isinstance(resolved, torch.dtype):
                 raise ConfigError(f"dtype must be a torch dtype or its name, not {dtype!r}")
             model = model.to(dtype=resolved)
-        translator = Translator(model, tokenizer, name=getattr(model, "name_or_path", None))
+        translator = Translator(model, tokenizer, name=getattr(model, "name_or_path", None), guards=guards)
     if src_lang is not None:
         translator.normalize_language(src_lang, "src_lang")  # an unknown code fails here, not at first call
     if tgt_lang is not None:

@@ -238,6 +238,44 @@ class PreTrainedMixin:
         self.config._attn_implementation = impl
 
 
+# -- what the model classes call: initialisation and the per-layer training switches -------------------------
+def init_weights(model: nn.Module, std: float) -> None:
+    """Normal(0, std) for Linear and Embedding weights, zeros for biases and padding rows, ones and zeros for
+    layer norms (transformers' scheme)."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=std)
+            if module.padding_idx is not None:
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
+def layer_dropped(training: bool, layerdrop: float) -> bool:
+    """LayerDrop: whether to skip this layer now. The same random draw as the reference (one torch.rand per
+    layer), so that seeded runs line up."""
+    return training and layerdrop > 0.0 and bool(torch.rand([]) < layerdrop)
+
+
+def run_layer(layer: nn.Module, index: int, checkpoint_options: dict | None, *args: Any) -> Any:
+    """layer(*args), recomputed in the backward pass when activation checkpointing is on for this layer
+    (`checkpoint_options` as activation_checkpointing_enable sets them; None: off)."""
+    if checkpoint_options is None or not torch.is_grad_enabled() or index % checkpoint_options["every_n_layers"]:
+        return layer(*args)
+    from torch.utils.checkpoint import checkpoint
+
+    if checkpoint_options["offload"]:
+        with torch.autograd.graph.save_on_cpu(pin_memory=torch.cuda.is_available()):
+            return checkpoint(layer, *args, **checkpoint_options["kwargs"])
+    return checkpoint(layer, *args, **checkpoint_options["kwargs"])
+
+
 def _new_rows(old: torch.Tensor, count: int, std: float, mean_resizing: bool) -> torch.Tensor:
     """`count` fresh rows for a matrix whose rows are `old`: N(mean, cov of old rows) or N(0, std)."""
     data = old.detach().float()

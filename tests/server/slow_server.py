@@ -19,13 +19,13 @@ BATCH_DELAY = float(os.environ.get("M2M100_TEST_BATCH_DELAY", "0"))
 def slow_factory(settings):
     time.sleep(LOAD_DELAY)
     translator = default_translator_factory(settings)
-    translate_pieces = translator.translate_pieces
+    run = translator.run  # what the server's Engine.run_batch calls for every model batch
 
-    def slow_translate_pieces(*args, **kwargs):
+    def slow_run(*args, **kwargs):
         time.sleep(BATCH_DELAY)
-        return translate_pieces(*args, **kwargs)
+        return run(*args, **kwargs)
 
-    translator.translate_pieces = slow_translate_pieces
+    translator.run = slow_run
     return translator
 
 

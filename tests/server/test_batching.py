@@ -13,7 +13,8 @@ import time
 import httpx
 import pytest
 
-from m2m100.server.batching import Batcher, Piece, Worker
+from m2m100.server.batching import Batcher, Worker
+from m2m100.translate import Piece
 
 from .conftest import post_json
 
@@ -27,7 +28,8 @@ class FakeModel:
         self.delay = delay
         self.fail_on = fail_on
 
-    def __call__(self, texts, sources, targets, options):
+    def __call__(self, batch, options):  # Batcher's run_batch(pieces, options), as Engine.run_batch
+        texts, targets = [p.text for p in batch], [p.target for p in batch]
         self.calls.append(list(texts))
         time.sleep(self.delay)
         if self.fail_on is not None and self.fail_on in texts:
@@ -51,7 +53,7 @@ def run_batcher(model, coro_factory, **kwargs):
 
 
 def pieces(*texts, tokens=10, target="fr"):
-    return [Piece(t, "en", target, tokens) for t in texts]
+    return [Piece(t, "en", target, ids=tuple(range(tokens))) for t in texts]  # `tokens` ids
 
 
 def test_concurrent_requests_share_a_batch():

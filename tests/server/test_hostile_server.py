@@ -142,12 +142,13 @@ def test_flood_of_maximal_requests_leaves_a_normal_request_answered(start_server
                            "--max-body-bytes", "200000", "--request-timeout", "10", "--max-queue", "16",
                            "--max-batch-size", "16"], launcher=SPIN_LAUNCHER,
                           env={"M2M100_TEST_BATCH_SPIN": "0.2"}).wait_ready()
-    big = ("The house is green. We walk to school every morning! " * 400)[:19990]
+    # distinct sentences (the Translator's plan translates a repeated sentence once): thousands of pieces
+    big = " ".join(f"The house {i} is green. We walk to school {i} every morning!" for i in range(400))[:19990]
     flood_answers: list[int] = []
 
     def flood():
-        response = post_json(server, "/translate", {"q": [big, big + " x"], "source": "en", "target": "fr"},
-                             timeout=60)
+        response = post_json(server, "/translate", {"q": [big, big.replace("house", "car")], "source": "en",
+                                                    "target": "fr"}, timeout=60)
         flood_answers.append(response.status_code)
 
     threads = [threading.Thread(target=flood) for _ in range(4)]
@@ -208,12 +209,18 @@ def test_splitting_for_a_cancelled_request_stops():
         def count_tokens(self, piece):
             return 3
 
+        def plan(self, request, check=None):  # the shape of Translator.plan: check() between texts
+            for text in request.texts:
+                if check is not None:
+                    check()
+                self.splitter.split(text, "en")
+
     engine = Engine(FakeTranslator())
     texts = [f"text number {i}" for i in range(200)]  # 200 x 0.05 s = 10 s if nothing stopped it
 
     async def main():
         worker = Worker("test-prep")
-        task = asyncio.ensure_future(worker.run(engine.plan, texts, ["en"] * 200, ["fr"] * 200, "text"))
+        task = asyncio.ensure_future(worker.run(engine.plan, engine.request(texts, "en", "fr")))
         await asyncio.sleep(0.3)
         task.cancel()  # the request timed out
         await asyncio.sleep(0.5)

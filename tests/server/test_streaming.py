@@ -17,6 +17,8 @@ from .conftest import MAIN_ARGS, post_json
 STEP_LAUNCHER = Path(__file__).resolve().parent / "step_delay_server.py"
 LONG_TEXT = " ".join(f"The {w} house is green and the cat sleeps near the river." for w in
                      ("red", "old", "small", "big", "new", "tall", "dark", "warm"))
+# Six long texts without a sentence in common (the Translator's plan translates a repeated sentence once).
+LONG_TEXTS = [LONG_TEXT.replace("house", thing) for thing in ("house", "car", "boat", "door", "wall", "tree")]
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +127,7 @@ def test_short_request_is_not_held_by_long_neighbour(delay_server):
 
 
 def test_disconnected_stream_frees_its_rows_at_the_next_step(delay_server):
-    body = {"items": [LONG_TEXT] * 6, "source": "en", "target": "fr", "max_new_tokens": 40, "stream": True}
+    body = {"items": LONG_TEXTS, "source": "en", "target": "fr", "max_new_tokens": 40, "stream": True}
     with httpx.Client(base_url=delay_server.url, timeout=30) as client, \
             client.stream("POST", "/v1/translate", json=body) as response:
         assert response.status_code == 200
@@ -139,7 +141,7 @@ def test_disconnected_stream_frees_its_rows_at_the_next_step(delay_server):
 
 
 def test_stream_past_its_timeout_ends_with_an_error_event(delay_server):
-    body = {"items": [LONG_TEXT] * 6, "source": "en", "target": "fr", "max_new_tokens": 40, "stream": True}
+    body = {"items": LONG_TEXTS, "source": "en", "target": "fr", "max_new_tokens": 40, "stream": True}
     response = post_json(delay_server, "/v1/translate", body, timeout=30)
     assert response.status_code == 200  # the stream had started: the failure is an event
     got = events(response)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import DocumentError
+from ..progress import progress_bar, stderr_is_tty
 from .safety import Limits
 from .units import Translated, Unit, translate_units
 
@@ -106,11 +107,9 @@ def unit_translator(
             return [known[t] for t in texts]
 
     def translate(units: list[Unit]) -> list[Translated]:
-        from ..translate import _progress_bar, _stderr_is_tty
-
         pending = list(dict.fromkeys(u.text for u in units if u.text not in known))
-        show = progress if progress is not None else len(pending) > chunk and _stderr_is_tty()
-        bar = _progress_bar(len(pending), bool(show), unit="unit")
+        show = progress if progress is not None else len(pending) > chunk and stderr_is_tty()
+        bar = progress_bar(len(pending), bool(show), unit="unit")
         try:
             for i in range(0, len(pending), chunk):
                 part = pending[i:i + chunk]

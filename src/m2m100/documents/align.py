@@ -58,7 +58,7 @@ class Aligner:
         # decoder input: </s> (decoder start), target language token, the translation's tokens
         tgt_ids = [eos, tok.get_lang_id(self.target)] + list(tok.convert_tokens_to_ids(tgt_pieces))
         device = model.device
-        lock = getattr(self.translator, "_lock", None)
+        lock = _model_lock(self.translator)
         with torch.inference_mode():
             if lock is not None:
                 lock.acquire()
@@ -88,6 +88,12 @@ class Aligner:
             if t[1] > t[0] and any(ch.isalnum() for ch in target_text[t[0]:t[1]]):
                 alignment.append((t, src_ranges[i]))
         return alignment
+
+
+def _model_lock(translator: Any) -> Any:
+    """The lock `translator` serialises its model calls under, or None; read at every call (a server may wrap
+    it): its public `model_lock`."""
+    return getattr(translator, "model_lock", None)
 
 
 def _pieces(tokenizer: Any, text: str) -> tuple[list[str] | None, list[tuple[int, int]]]:

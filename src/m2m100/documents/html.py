@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Callable, Sequence
 
+from ..hygiene import needs_translation
 from .units import Span, Translated, Unit, render
 
 INLINE = frozenset({
@@ -327,8 +328,6 @@ def _build_unit(group: _Group) -> None:
     for s in spans:
         s.start = min(max(s.start - cut, 0), len(text))
         s.end = min(max(s.end - cut, s.start), len(text))
-    from ..translate import needs_translation
-
     if not needs_translation(text):
         group.unit = None
         return

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
+from ..hygiene import needs_translation
 from .text import decode
 from .units import Span, Translated, Unit, render
 
@@ -128,8 +129,6 @@ def translate_bytes(data: bytes, name: str, translate: Callable[[list[Unit]], li
                 lo = cursor = at + len(line)
     units = [u for _, _, u in edits]
     results = translate(units) if units else []
-    from ..translate import needs_translation
-
     out, pos = [], 0
     for (start, end, unit), tr in zip(edits, results):
         out.append(source[pos:start])

@@ -12,9 +12,9 @@ import io
 from typing import Any, Callable
 
 from ..errors import DocumentError
+from ..hygiene import needs_translation
 from .safety import check_archive
-from .units import Translated, Unit, partition_texts
-from .office import _partition
+from .units import Translated, Unit, partition_texts, partition_unit
 
 TEXT_NS = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 _DESCEND = {(TEXT_NS, name) for name in ("span", "a", "meta", "ruby", "ruby-base", "bookmark", "soft-page-break")}
@@ -53,10 +53,8 @@ def translate_bytes(data: bytes, name: str, translate: Callable[[list[Unit]], li
         for paragraph in document.getElementsByType(kind):
             runs = _runs(paragraph)
             if any(node is not None for node, _ in runs):
-                units.append(_partition(runs))
+                units.append(partition_unit(runs))
     results = translate(units)
-    from ..translate import needs_translation
-
     for unit, tr in zip(units, results):
         if not needs_translation(unit.text):
             continue

@@ -15,24 +15,14 @@ import io
 from typing import Any, Callable
 
 from ..errors import DocumentError
+from ..hygiene import needs_translation
 from .safety import check_archive
-from .units import Span, Translated, Unit, partition_texts
+from .units import Translated, Unit, partition_texts, partition_unit
 
 TranslateFn = Callable[[list[Unit]], list[Translated]]
 
 
-def _partition(runs: list[tuple[Any, str]]) -> Unit:
-    """A unit whose spans tile the concatenated run texts; span.data is whatever writes a run back."""
-    spans, text = [], ""
-    for run, run_text in runs:
-        spans.append(Span(len(text), len(text) + len(run_text), data=run))
-        text += run_text
-    return Unit(text, spans, partition=True)
-
-
 def _apply(units: list[Unit], results: list[Translated], write: Callable[[Any, str], None]) -> None:
-    from ..translate import needs_translation
-
     for unit, tr in zip(units, results):
         if not needs_translation(unit.text):
             continue
@@ -67,16 +57,12 @@ def _docx(data: bytes, translate: TranslateFn) -> bytes:
     roots = [document.element]
     wanted = {RT.HEADER, RT.FOOTER, RT.FOOTNOTES, RT.ENDNOTES}
     seen_parts: set[int] = set()
-    raw_parts: list[_RawPart] = []
-    for rel in document.part.rels.values():
+    for rel in list(document.part.rels.values()):
         if rel.reltype in wanted and not rel.is_external and id(rel.target_part) not in seen_parts:
             seen_parts.add(id(rel.target_part))
             element = getattr(rel.target_part, "element", None)
-            if element is None:  # a part python-docx does not model (footnotes): parse its XML safely
-                raw = _RawPart.load(rel.target_part)
-                if raw is not None:
-                    raw_parts.append(raw)
-                    element = raw.element
+            if element is None:  # a part python-docx does not model (footnotes): re-read as an XML part
+                element = _as_xml_part(document.part, rel.target_part)
             if element is not None:
                 roots.append(element)
     units: list[Unit] = []
@@ -99,39 +85,43 @@ def _docx(data: bytes, translate: TranslateFn) -> bytes:
                 run = Run(r, None)
                 runs.append((run, run.text))
             if runs:
-                units.append(_partition(runs))
+                units.append(partition_unit(runs))
 
     def write(run: Any, text: str) -> None:
         run.text = text
 
     _apply(units, translate(units), write)
-    for part in raw_parts:
-        part.commit()
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
 
 
-class _RawPart:
-    """A package part python-docx keeps as bytes: parsed (no entities, no network) and written back."""
+def _as_xml_part(source: Any, part: Any) -> Any:
+    """The root element of `part`, a package part python-docx keeps as bytes (footnotes, endnotes), or None.
 
-    def __init__(self, part: Any, element: Any):
-        self.part, self.element = part, element
+    Its XML is parsed safely (no entities, no DTD, no network) into python-docx's element classes (so runs
+    read and write as in the body), and an XmlPart holding that element takes the place of the byte part in
+    `source`'s relationships (same rIds, the part's own relationships copied): saving the document then
+    writes the element, translated, as the part.
+    """
+    from docx.opc.part import XmlPart
+    from docx.oxml.parser import element_class_lookup
+    from lxml import etree
 
-    @classmethod
-    def load(cls, part: Any) -> "_RawPart | None":
-        from lxml import etree
-
-        blob = getattr(part, "blob", None)
-        if not blob or not hasattr(part, "_blob"):
-            return None
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-        return cls(part, etree.fromstring(blob, parser))
-
-    def commit(self) -> None:
-        from lxml import etree
-
-        self.part._blob = etree.tostring(self.element, xml_declaration=True, encoding="UTF-8", standalone=True)
+    blob = part.blob
+    if not blob:
+        return None
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    parser.set_element_class_lookup(element_class_lookup)
+    element = etree.fromstring(blob, parser)
+    xml_part = XmlPart(part.partname, part.content_type, element, part.package)
+    for rel in part.rels.values():
+        xml_part.load_rel(rel.reltype, rel.target_ref if rel.is_external else rel.target_part, rel.rId,
+                          rel.is_external)
+    for rel in list(source.rels.values()):
+        if not rel.is_external and rel.target_part is part:
+            source.load_rel(rel.reltype, xml_part, rel.rId)
+    return element
 
 
 # -- PPTX ------------------------------------------------------------------------------------------------
@@ -162,7 +152,7 @@ def _pptx(data: bytes, translate: TranslateFn) -> bytes:
         for paragraph in frame.paragraphs:
             runs = [(run, run.text) for run in paragraph.runs]
             if runs:
-                units.append(_partition(runs))
+                units.append(partition_unit(runs))
 
     def write(run: Any, text: str) -> None:
         run.text = text
@@ -188,10 +178,10 @@ def _xlsx(data: bytes, translate: TranslateFn) -> bytes:
                 if isinstance(value, CellRichText):
                     blocks = list(value)
                     runs = [((cell, k), b.text if isinstance(b, TextBlock) else str(b)) for k, b in enumerate(blocks)]
-                    units.append(_partition(runs))
+                    units.append(partition_unit(runs))
                     cells.append((cell, blocks))
                 elif isinstance(value, str) and cell.data_type == "s":
-                    units.append(_partition([((cell, None), value)]))
+                    units.append(partition_unit([((cell, None), value)]))
                     cells.append((cell, None))
     pending: dict[int, list[Any]] = {}
 

@@ -221,3 +221,13 @@ def render(translated: Translated, emit_text: Callable[[str], str], emit_span: C
 def partition_texts(translated: Translated) -> list[str]:
     """The text each top-level span of a partition unit receives, in order (for run-based writers)."""
     return [translated.text[s.start:s.end] for s in translated.spans if s.parent is None]
+
+
+def partition_unit(runs: Sequence[tuple[Any, str]]) -> Unit:
+    """A partition unit from (payload, text) runs: its spans tile the concatenated run texts, span.data is
+    the payload (whatever writes a run back: a docx/pptx run, an ODF text node...)."""
+    spans, text = [], ""
+    for run, run_text in runs:
+        spans.append(Span(len(text), len(text) + len(run_text), data=run))
+        text += run_text
+    return Unit(text, spans, partition=True)

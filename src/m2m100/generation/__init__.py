@@ -21,6 +21,7 @@ from .processors import (
 )
 from .search import generate
 from .shortlist import VocabShortlist
+from .surface import GenerationMixin
 
 __all__ = [
     "GLOBAL_DEFAULTS",
@@ -31,6 +32,7 @@ __all__ = [
     "GenerateBeamOutput",
     "GenerateEncoderDecoderOutput",
     "GenerateOutput",
+    "GenerationMixin",
     "GenerationConfig",
     "MinLength",
     "NoRepeatNGram",

@@ -3,8 +3,11 @@
     job A (batch of rows) ─ encoder, step 1 ─┐         ┌─ step 2 ─┐         ┌─ step 3 ...
     job B (joins later)                      └─ B: encoder, step 1 ┘         └─ B: step 2 ...
 
-A *job* is any call that runs the model (Translator.translate_pieces, translate_nbest, guarded retries): it
-runs in its own thread under `StepScheduler.run`. Only the thread holding the *turn* computes; before every
+A *job* is any call that runs the model (a server batch through Translator.run, guarded retries included): it
+runs in its own thread under `StepScheduler.run`, and passes the scheduler on to every generate() call it makes
+(`model.generate(..., step_scheduler=steps)`; the Translator does so when given `step_scheduler=`). A
+generate() call given the scheduler outside a job runs as a job of its own. The turns exclude each other, so
+no other lock is needed around the model (holding one across a turn hand-over would deadlock). Only the thread holding the *turn* computes; before every
 decoder call (one decoding step of the job's whole batch) the job hands the turn to the next waiting job,
 first come first served, and queues for it again. So:
 
@@ -19,15 +22,15 @@ Each job's search is the unchanged greedy/beam code (generation.greedy, generati
 DecoderState and KVCache, so a job's output is exactly what the same call gives alone, whatever else runs.
 
 With `merge_greedy=True` (a name from before beam rows merged too) the jobs' greedy and beam searches also share
-tensors: a RowMerger decodes the rows of every greedy or beam-search (not sampling) generate() call of every job
-in one decoder call per step (generation.rowbatch.MergedRows; a beam-search call's rows are its inputs x beams):
+tensors: a RowMerger decodes the rows of every greedy or beam-search (not sampling) generate() call given the
+scheduler, of every job, in one decoder call per step (generation.rowbatch.MergedRows; a beam-search call's rows are its inputs x beams):
 
     job A: encoder ─┐ join              job B: encoder ─┐ join
     merger:         └─ step(A) ─ step(A) ───────────────┴─ step(A+B) ─ step(A+B) ... A done ─ step(B) ...
 
 A job runs its encoder alone (as any job, in its turn), then hands its rows to the merger and steps aside (it
-holds no turn while it waits); its first token is decoded in the next merged step. The merger's thread admits waiting cohorts between
-two steps, first come first served, within its budget (max_rows rows, max_tokens = rows x longest source), and
+holds no turn while it waits); its first token is decoded in the next merged step. The merger's thread admits
+waiting cohorts between two steps, first come first served, within its budget (max_rows rows, max_tokens = rows x longest source), and
 checks every cohort's job for cancellation before each step: a cancelled job's rows leave at once and the job
 raises StepCancelled. A cohort whose own step fails (e.g. its call's logits processor raises) gets that error and
 its rows leave; the others go on (a failing decoder call fails every cohort in it). Sampling (beam sampling too)
@@ -43,8 +46,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from .rowbatch import BeamCohort, Cohort, MergedRows
-
-_running = threading.local()  # the StepScheduler whose job this thread runs (see merger_for)
 
 
 class StepCancelled(Exception):
@@ -109,14 +110,12 @@ class StepScheduler:
         job = _Job(cancelled)
         self._acquire(job)
         self._local.job = job
-        _running.scheduler = self
         try:
             if cancelled is not None and cancelled():
                 raise StepCancelled()
             return fn(*args, **kwargs)
         finally:
             self._local.job = None
-            _running.scheduler = None
             self._release(job)
 
     def current_job_cancelled(self) -> Callable[[], bool] | None:
@@ -170,15 +169,6 @@ class StepScheduler:
         self._acquire(job)
         if job.cancelled is not None and job.cancelled():  # cancelled while it waited
             raise StepCancelled()
-
-
-def merger_for(model: Any) -> RowMerger | None:
-    """The RowMerger that merges greedy and beam rows on `model`, when this thread runs a job of a StepScheduler
-    that has one (generation.search hands greedy and beam searches without sampling to it); None otherwise."""
-    scheduler = getattr(_running, "scheduler", None)
-    if scheduler is None or scheduler.merger is None or scheduler.model is not model:
-        return None
-    return scheduler.merger
 
 
 class _Entry:
@@ -337,34 +327,3 @@ class RowMerger:
             entry.settle(exc)
         self._entries.clear()
         self._batch = MergedRows(self.scheduler.model)
-
-
-class TurnLock:
-    """A stand-in for a Translator's generation lock while a StepScheduler serialises the model: inside a job
-    it does nothing (the turn already excludes other jobs; holding a lock across a turn hand-over would
-    deadlock), outside it is the original lock."""
-
-    def __init__(self, scheduler: StepScheduler, original: Any):
-        self._scheduler = scheduler
-        self._original = original
-        self._held = threading.local()
-
-    def __enter__(self) -> "TurnLock":
-        if self._scheduler.holds_turn():
-            self._held.depth = getattr(self._held, "depth", 0) + 1
-        else:
-            self._original.acquire()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if getattr(self._held, "depth", 0) > 0:
-            self._held.depth -= 1
-        else:
-            self._original.release()
-
-    def acquire(self, *args: Any, **kwargs: Any) -> bool:
-        self.__enter__()
-        return True
-
-    def release(self) -> None:
-        self.__exit__()

@@ -8,10 +8,12 @@ only the filled part of the self-attention cache.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from ..cache import KVCache
-from .few_rows import few_row_linears, plain_linears
+from .few_rows import few_row_linears, plain_linears, project_to_vocab
 
 
 class DecoderState:
@@ -21,8 +23,11 @@ class DecoderState:
         self.decoder = model.model.decoder
         # each step's matmuls as (W x^T)^T (generation.few_rows); off in the bit-exact full-batch mode
         self.linears = plain_linears(self.decoder) if few_row_matmuls else []
-        # lm_head, with a cached inference layout (model.py); or a vocabulary shortlist's (shortlist_projection.py)
-        self.project = project if project is not None else model.project_to_vocab
+        # hidden -> logits: a vocabulary shortlist's (shortlist_projection.py), or lm_head's: as (W h^T)^T
+        # (generation.few_rows) unless in the bit-exact mode, where it runs its own forward as the reference does
+        if project is None:
+            project = partial(project_to_vocab, model) if few_row_matmuls else model.get_output_embeddings()
+        self.project = project
         # Beam search passes each input's encoder output once, not once per beam: the decoder projects its
         # cross-attention K/V once and the beams attend to them together (model.Attention).
         self.rows_per_source = rows_per_source

@@ -26,12 +26,14 @@ the attention, but sums over more keys (and GEMMs over more rows) may round diff
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from ..cache import KVCache
 from .beam import BeamRows
 from .decoding import DecoderState
-from .few_rows import few_row_linears, plain_linears
+from .few_rows import few_row_linears, plain_linears, project_to_vocab
 from .greedy import LiveRows
 
 
@@ -114,7 +116,7 @@ class MergedRows:
     def __init__(self, model):
         self.decoder = model.get_decoder()
         self.linears = plain_linears(self.decoder)  # each step's few-row matmuls (generation.few_rows)
-        self.project = model.project_to_vocab
+        self.project = partial(project_to_vocab, model)  # lm_head, looked up per step (few_rows.project_to_vocab)
         self.d_model = int(model.config.d_model)
         self.buffers = _Buffers(len(self.decoder.layers))
         self.cohorts: list[Cohort | BeamCohort] = []

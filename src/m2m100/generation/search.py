@@ -11,7 +11,6 @@ from ..errors import GenerationError
 from ..outputs import EncoderOutput
 from .beam import beam_search
 from .config import GLOBAL_DEFAULTS, UNSUPPORTED_OFF, GenerationConfig
-from .continuous import merger_for
 from .decoding import DecoderState, fill_transformers_cache
 from .greedy import greedy_or_sample
 from .limits import check_generate_inputs
@@ -120,6 +119,8 @@ def generate(
     inputs: torch.Tensor | None = None,
     generation_config: GenerationConfig | None = None,
     logits_processor: Sequence[Callable] | None = None,
+    *,
+    step_scheduler: Any = None,
     **kwargs: Any,
 ) -> torch.Tensor | GenerateEncoderDecoderOutput | GenerateBeamEncoderDecoderOutput:
     """Translate with greedy search, beam search, sampling or beam sampling, like transformers' generate().
@@ -136,7 +137,18 @@ def generate(
     and the special and forced tokens, which are always kept; the output projection then runs on those rows only
     and every other logit is -inf, so scores are normalised over the kept tokens (see
     m2m100.generation.shortlist_projection; m2m100.VocabShortlist builds them per target language).
+
+    step_scheduler (ours): a generation.continuous.StepScheduler of this model, or None (the default: the call
+    decodes on its own). Inside one of its jobs (StepScheduler.run) the call's decoder steps take turns with the
+    other jobs', and with merge_greedy its greedy and beam-search rows (no sampling, no return_dict_in_generate)
+    join the scheduler's merged decoder batch; outside a job the call runs as a job of its own.
     """
+    if step_scheduler is not None:
+        if step_scheduler.model is not model:
+            raise GenerationError("step_scheduler schedules another model than the one generating")
+        if not step_scheduler.holds_turn():  # not inside a job: become one, taking turns with the others
+            return step_scheduler.run(generate, model, inputs, generation_config, logits_processor,
+                                      step_scheduler=step_scheduler, **kwargs)
     vocab_shortlist = kwargs.pop("vocab_shortlist", None)
     if inputs is not None:
         if kwargs.get("input_ids") is not None:
@@ -311,7 +323,7 @@ def generate(
             past_key_values=None if prune else cache,
         )
 
-    merger = merger_for(model)  # inside a server job whose greedy/beam rows share decoder calls (continuous.py)
+    merger = None if step_scheduler is None else step_scheduler.merger  # greedy/beam rows share decoder calls
     merges = (merger is not None and not gc.do_sample and prune and state.cache is not None
               and not gc.return_dict_in_generate)
     if num_beams == 1:

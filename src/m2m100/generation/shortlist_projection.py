@@ -8,8 +8,8 @@ search's log_softmax) normalises over the kept tokens only, so reported scores a
 distribution.
 
 Each kept logit is the same dot product the full projection computes, by the same kind of kernel: plain float
-(the model's cached W^T path), oneDNN-prepacked float32/bfloat16 (packed.PackedLinear) or fbgemm int8
-(quantize.Int8Linear, built from the same int8 rows). Kept columns equal the full ones bit for bit with prepacked
+(generate's few-row (W h^T)^T product, generation.few_rows), oneDNN-prepacked float32/bfloat16
+(packed.PackedLinear) or fbgemm int8 (quantize.Int8Linear, built from the same int8 rows). Kept columns equal the full ones bit for bit with prepacked
 and int8 weights; with plain weights within an ulp, because BLAS picks its kernel by the matrix width
 (tests/test_shortlist.py).
 
@@ -30,10 +30,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GenerationError
+from .few_rows import few_row_product
 
 CACHE_SIZE = 4  # shortlist row sets kept per model (one per target language in use, typically)
 
@@ -112,17 +112,14 @@ def clear_shortlist_cache() -> None:
 
 # -- row gathering per weight format ---------------------------------------------------------------------------
 class _DenseRows:
-    """Float rows, multiplied the way model.project_to_vocab multiplies the full matrix (so the values match)."""
+    """Float rows, multiplied the way generate multiplies the full matrix (few_rows.project_to_vocab), so that
+    the values match."""
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, transposed: bool):
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
         self.weight, self.bias = weight, bias
-        # project_to_vocab's CPU inference path: hidden @ (row-major copy of W^T)
-        self.weight_t = weight.t().contiguous() if transposed else None
 
     def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
-        if self.weight_t is not None and hidden.dtype == self.weight_t.dtype:
-            return torch.matmul(hidden, self.weight_t)
-        return F.linear(hidden, self.weight, self.bias)
+        return few_row_product(self.weight, self.bias, hidden)
 
 
 def _version(*tensors: torch.Tensor) -> tuple:
@@ -133,6 +130,7 @@ def _version(*tensors: torch.Tensor) -> tuple:
 def _row_source(model: nn.Module) -> tuple[Callable[[torch.Tensor], Callable], tuple]:
     """(make: ids -> the output projection's rows `ids` as a callable hidden -> (..., len(ids)), weight version)."""
     # imported here: generation does not need the weight-format modules otherwise
+    from ..head import CachedHead
     from ..packed import PackedLinear
     from ..quantize import Int8Embedding, Int8Linear
 
@@ -144,12 +142,9 @@ def _row_source(model: nn.Module) -> tuple[Callable[[torch.Tensor], Callable], t
     def bias_rows(ids: torch.Tensor) -> torch.Tensor | None:
         return None if bias is None else bias.detach().index_select(0, ids.to(bias.device))
 
-    if type(head) is nn.Linear:
+    if type(head) is nn.Linear or isinstance(head, CachedHead):
         weight = head.weight
-        transposed = (bool(getattr(model, "cache_transposed_head", False)) and weight.device.type == "cpu"
-                      and bias is None)
-        return (lambda ids: _DenseRows(weight.detach().index_select(0, ids), bias_rows(ids), transposed),
-                _version(weight))
+        return (lambda ids: _DenseRows(weight.detach().index_select(0, ids), bias_rows(ids)), _version(weight))
     if isinstance(head, PackedLinear):
         # the packed matrix cannot be indexed: the tied embedding holds the same rows in the ordinary layout
         if tied and isinstance(embedding, nn.Embedding) and embedding.weight.dtype == head.dtype:

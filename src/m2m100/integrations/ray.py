@@ -39,7 +39,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..translate import DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS, Translator
+from ..options import TranslatorOptions
+from ..translate import Translator
 
 INSTALL_HINT = 'pip install "m2m100[ray]"'
 
@@ -58,11 +59,12 @@ class TranslateBatch:
     """A callable class for `Dataset.map_batches`: load a Translator once per actor, translate one column.
 
     Constructor (runs once per actor): `model` is a checkpoint directory (visible on every node) or a hub id
-    (default `$M2M100_MODEL` or facebook/m2m100_418M); `device`, `dtype`, `quantize`, `prepack`,
-    `max_batch_tokens`, `max_batch_size`, `split_sentences` as in `Translator.from_pretrained`; `threads` sets
-    torch's CPU threads (default: Ray's OMP_NUM_THREADS, i.e. the actor's num_cpus); `generation_options`
-    (num_beams, max_new_tokens, ...) apply to every row. `translator_factory()`, when given, replaces the
-    loading (a picklable callable returning a Translator).
+    (default `$M2M100_MODEL` or facebook/m2m100_418M); the loading options are `options` (a TranslatorOptions)
+    and/or its fields as keywords (`device`, `dtype`, `quantize`, `prepack`, `max_batch_tokens`,
+    `max_batch_size`, `split_sentences`, `threads`, ... : m2m100.options; a keyword replaces the field of
+    `options`, None keeps the default). `threads` sets torch's CPU threads (default: Ray's OMP_NUM_THREADS,
+    i.e. the actor's num_cpus). `generation_options` (num_beams, max_new_tokens, ...) apply to every row.
+    `translator_factory()`, when given, replaces the loading (a picklable callable returning a Translator).
 
     Call: a batch in any of Ray Data's formats (dict of numpy arrays, pandas.DataFrame, pyarrow.Table) with
     n rows -> the same batch, same kind, plus `output_column` (n strings or None). Raises KeyError for a
@@ -80,15 +82,9 @@ class TranslateBatch:
         source_column: str | None = None,
         target_column: str | None = None,
         generation_options: dict[str, Any] | None = None,
-        device: Any = None,
-        dtype: Any = None,
-        quantize: str | None = None,
-        prepack: bool | None = None,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
-        split_sentences: bool = True,
-        threads: int | None = None,
         translator_factory: Callable[[], Translator] | None = None,
+        options: TranslatorOptions | None = None,
+        **loading: Any,
     ):
         if (source is None) == (source_column is None):
             raise ValueError("give exactly one of source (a language) and source_column (a column of languages)")
@@ -97,18 +93,12 @@ class TranslateBatch:
         self.column, self.output_column = column, output_column
         self.source_column, self.target_column = source_column, target_column
         self.options = Translator.check_generation_options(dict(generation_options or {}))
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(int(threads))
+        self.loading = loading_options(options, model=model, **loading).validate()
+        self.loading.set_threads()
         if translator_factory is not None:
             self.translator = translator_factory()
         else:
-            self.translator = Translator.from_pretrained(
-                model, device=device, dtype=dtype, quantize=quantize, prepack=prepack,
-                max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
-                split_sentences=split_sentences, progress=False,
-            )
+            self.translator = self.loading.load(progress=False)
         # Constant languages are checked once here, so a typo fails when the actors start, not per batch.
         # "auto" stays as it is: the Translator detects each text's language (Translator.translate(source="auto"))
         self.source = (source if isinstance(source, str) and source.strip().lower() == "auto"
@@ -166,6 +156,18 @@ class TranslateBlocks(TranslateBatch):
         return _with_column(_without_column(batch, self.column), self.output_column, results)
 
 
+def loading_options(options: TranslatorOptions | None = None, **fields: Any) -> TranslatorOptions:
+    """`options` (default: the defaults) with some fields replaced; a field given as None keeps its value.
+    TypeError names an unknown field."""
+    options = options or TranslatorOptions()
+    specs = TranslatorOptions.specs()
+    unknown = sorted(k for k in fields if k not in specs)
+    if unknown:
+        raise TypeError(f"unknown loading option(s) {', '.join(unknown)}; the TranslatorOptions fields are "
+                        f"{', '.join(specs)}")
+    return options.replace(**{k: v for k, v in fields.items() if v is not None})
+
+
 def translate_dataset(
     ds: Any,
     model: str | None = None,
@@ -185,9 +187,9 @@ def translate_dataset(
     """`ds.map_batches(TranslateBatch, ...)` with the usual arguments filled in; returns the lazy Dataset.
 
     concurrency: N actors, or (min, max) for an autoscaling pool; num_cpus / num_gpus: per actor (see the
-    module docstring); batch_size: rows per call. translator_options go to `TranslateBatch` (device, dtype,
-    quantize, generation_options, threads, ...). Raises ImportError without Ray, ValueError for a bad
-    concurrency.
+    module docstring); batch_size: rows per call. translator_options go to `TranslateBatch` (options=, or
+    TranslatorOptions fields: device, dtype, quantize, threads, ...; generation_options). Raises ImportError
+    without Ray, ValueError for a bad concurrency.
     """
     ray = require_ray()
     if isinstance(concurrency, tuple):
@@ -263,4 +265,4 @@ def _without_column(batch: Any, name: str) -> Any:
     return batch.drop(columns=[name])
 
 
-__all__ = ["TranslateBatch", "TranslateBlocks", "require_ray", "translate_dataset", "INSTALL_HINT"]
+__all__ = ["TranslateBatch", "TranslateBlocks", "loading_options", "require_ray", "translate_dataset", "INSTALL_HINT"]

@@ -16,7 +16,8 @@ to a loading replica; a replica whose model failed to load is reported unhealthy
 
 Arguments of `build_app` (strings from `serve run key=value`, or Python values):
     any ServerSettings field   model, device, dtype, quantize, threads, max_batch_tokens, max_texts, ... as
-                               for `m2m100 serve` (host and port are Serve's: `serve start --http-port`)
+                               for `m2m100 serve` (the model's are the TranslatorOptions fields of
+                               m2m100.options; host and port are Serve's: `serve start --http-port`)
     num_replicas               fixed replica count (default 1), or "auto" for Serve's default autoscaling
     min_replicas, max_replicas, target_ongoing_requests
                                autoscaling (any of them turns it on): Serve adds replicas while each has

@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..translate import Piece
+
 log = logging.getLogger("m2m100.server")
 
 
@@ -109,17 +111,7 @@ def _settle(future: asyncio.Future, result: Any, error: BaseException | None) ->
 
 
 @dataclass
-class Piece:
-    """One model input: a sentence (or part of one) with its languages."""
-
-    text: str
-    source: str
-    target: str
-    tokens: int
-
-
-@dataclass
-class _Pending:
+class Pending:
     piece: Piece
     options_key: tuple
     options: dict[str, Any]
@@ -163,7 +155,7 @@ class Batcher:
         self.max_batch_tokens = max_batch_tokens
         self.max_batch_size = max_batch_size
         self.batch_wait = batch_wait
-        self._pending: deque[_Pending] = deque()
+        self._pending: deque[Pending] = deque()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._owners = 0
@@ -225,7 +217,7 @@ class Batcher:
         futures = []
         for piece in pieces:
             future = loop.create_future()
-            self._pending.append(_Pending(piece, key, dict(options), owner, future))
+            self._pending.append(Pending(piece, key, dict(options), owner, future))
             futures.append(future)
         self._wake.set()
         return futures
@@ -237,18 +229,18 @@ class Batcher:
         self.stats.pieces_cancelled += sum(1 for future in futures if future.cancelled())
 
     # -- batching ------------------------------------------------------------------------------------------
-    def _take_batch(self) -> list[_Pending]:
+    def _take_batch(self) -> list[Pending]:
         while self._pending and self._pending[0].future.done():
             self._pending.popleft()  # cancelled (client gone) or already settled
         if not self._pending:
             return []
         first = self._pending[0]
         beams = int(first.options.get("num_beams") or 1)
-        batch: list[_Pending] = []
+        batch: list[Pending] = []
         longest = 0
         # Round robin over requests (in arrival order): each request's next piece in turn, so a request with
         # thousands of pieces cannot hold the model while a small request behind it times out.
-        per_owner: dict[int, deque[_Pending]] = {}
+        per_owner: dict[int, deque[Pending]] = {}
         for item in self._pending:
             if not item.future.done() and item.options_key == first.options_key:
                 per_owner.setdefault(item.owner, deque()).append(item)
@@ -285,7 +277,7 @@ class Batcher:
             if batch:
                 await self._run(batch)
 
-    async def _run(self, batch: list[_Pending]) -> None:
+    async def _run(self, batch: list[Pending]) -> None:
         """Execute one batch; a cancelled batcher cancels the batch's waiting requests, and an error in one
         batch is logged, never allowed to take the batcher down."""
         try:
@@ -298,7 +290,7 @@ class Batcher:
         except Exception:
             log.exception("batch error")
 
-    async def _execute(self, batch: list[_Pending]) -> None:
+    async def _execute(self, batch: list[Pending]) -> None:
         self.running += len(batch)
         started = time.perf_counter()
         try:
@@ -330,12 +322,8 @@ class Batcher:
             if not item.future.done():
                 item.future.set_result(text)
 
-    async def _call_model(self, batch: list[_Pending]) -> list[Any]:
+    async def _call_model(self, batch: list[Pending]) -> list[Any]:
         """The model's outputs for `batch`, from the worker thread (server.scheduler runs it step by step)."""
         return await self._worker.run(
-            self._run_batch,
-            [item.piece.text for item in batch],
-            [item.piece.source for item in batch],
-            [item.piece.target for item in batch],
-            batch[0].options,
+            self._run_batch, [item.piece for item in batch], batch[0].options,
         )

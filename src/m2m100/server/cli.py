@@ -16,30 +16,33 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..options import TranslatorOptions
 from .settings import ServerSettings, cli_flag, env_var
 
 HELP = "run the LibreTranslate-compatible HTTP translation server and web page"
 
-_METAVARS = {"model": "PATH_OR_ID", "api_keys": "FILE", "host": "HOST", "device": "DEVICE", "dtype": "DTYPE",
-             "quantize": "METHOD", "shortlist": "FILE"}
+# The model's options name their own metavars (m2m100.options); these are the server's.
+_METAVARS = {"api_keys": "FILE", "host": "HOST"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """One flag per settings field; unset flags stay absent so that M2M100_* variables apply."""
     for name, field in ServerSettings.model_fields.items():
         annotation = field.annotation
-        args = typing.get_args(annotation)
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if typing.get_origin(annotation) is not typing.Literal and len(args) == 1:  # X | None: X
+            annotation, args = args[0], list(typing.get_args(args[0]))
         kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
         help_text = f"{field.description} [env {env_var(name)}; default {field.default}]"
         if annotation is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(annotation) is typing.Literal:
-            kwargs["choices"] = list(args)
+            kwargs["choices"] = args
         else:
-            base = next((a for a in args if a is not type(None)), annotation) if args else annotation
-            kwargs["type"] = {int: int, float: float}.get(base, str)
+            kwargs["type"] = {int: int, float: float}.get(annotation, str)
             numeric = {int: "N", float: "SECONDS" if "timeout" in name else "MS"}
-            kwargs["metavar"] = _METAVARS.get(name) or numeric.get(base, "VALUE")
+            spec = TranslatorOptions.specs().get(name)
+            kwargs["metavar"] = (spec and spec.metavar) or _METAVARS.get(name) or numeric.get(annotation, "VALUE")
         parser.add_argument(cli_flag(name), help=help_text.replace("%", "%%"), **kwargs)
     return parser
 

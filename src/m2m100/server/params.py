@@ -2,6 +2,8 @@
 (application/x-www-form-urlencoded or multipart/form-data) or a JSON object, alike.
 
     read_params(request) -> {"q": "..." | [...], "source": ..., ...}
+    validate(model, data, settings) -> the typed request (schemas), or 400 naming the field and the limit
+    normalize_language(engine, value, what) -> the model's code, or 400 "xx is not supported (...)"
 
 Query parameters come first and the body's override them (deep-translator sends every field in the query
 string with an empty body; browsers and other clients send forms or JSON). A repeated `q` is a list of
@@ -17,9 +19,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import Request
+from pydantic import ValidationError
 
-from .errors import ApiError, bad_request
-from .schemas import FORM_NUMBERS, coerce_form_numbers
+from .codes import from_libre
+from .errors import ApiError, bad_request, describe_validation_error
+from .schemas import FORM_NUMBERS, coerce_form_numbers, limits_context
 
 JSON_TYPES = ("application/json",)
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -51,6 +55,22 @@ async def read_params(request: Request, *, allow_form: bool = True, allow_query:
     accepted = "application/json" + (f", {FORM_TYPE} or {MULTIPART_TYPE}" if allow_form else "")
     got = f"got {mime!r}" if mime else "none was given"
     raise ApiError(415, f"unsupported Content-Type: send {accepted} ({got})")
+
+
+def validate(model: type, data: dict[str, Any], settings: Any) -> Any:
+    """`model` (a schemas request) validated against the server's limits; 400 naming the bad field."""
+    try:
+        return model.model_validate(data, context=limits_context(settings))
+    except ValidationError as exc:
+        raise bad_request(describe_validation_error(list(exc.errors()))) from None
+
+
+def normalize_language(engine: Any, value: str, what: str) -> str:
+    """The model's code for a language as a client gives it (LibreTranslate's codes too: server.codes)."""
+    try:
+        return engine.normalize(from_libre(value), what)
+    except ValueError as exc:  # LibreTranslate's "xx is not supported" first: clients show it
+        raise bad_request(f"{value} is not supported ({exc})") from None
 
 
 def _parse_json(body: bytes) -> dict[str, Any]:

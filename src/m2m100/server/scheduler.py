@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..generation.continuous import StepCancelled, StepScheduler
-from .batching import BatchAbandoned, Batcher, Worker, _Pending
+from .batching import BatchAbandoned, Batcher, Worker, Pending
 
 log = logging.getLogger("m2m100.server")
 # Greedy or beam batches whose rows may be in the merged batch at once, per --max-running-batches: each adds rows to one
@@ -44,7 +44,7 @@ MERGED_PER_RUNNING = 4
 class ContinuousBatcher(Batcher):
     """A Batcher whose batches decode side by side, taking turns per decoding step (see the module docstring).
 
-    `run_batch(texts, sources, targets, options)` runs in a thread of its own, as a StepScheduler job on `steps`;
+    `run_batch(pieces, options)` runs in a thread of its own, as a StepScheduler job on `steps`;
     `stop()` also stops those threads. `merges(options)`: whether a batch with these options decodes in the
     merged batch (greedy or beam search); up to `max_merged` such batches run at once, beside the max_running
     that decode on their own (each limit up to twice, see _room): a merged batch adds rows to one decoder call, not a call per
@@ -61,7 +61,7 @@ class ContinuousBatcher(Batcher):
         self.max_running = max_running
         self.max_merged = max_merged if merges is not None else 0
         self._merges = merges
-        self._batches: dict[asyncio.Task, list[_Pending]] = {}  # running batches and their pieces
+        self._batches: dict[asyncio.Task, list[Pending]] = {}  # running batches and their pieces
         self._merged: set[asyncio.Task] = set()  # those of them whose rows decode in the merged batch
 
     @property
@@ -106,7 +106,7 @@ class ContinuousBatcher(Batcher):
     def _busy_owners(self) -> set[int]:
         return {item.owner for batch in self._batches.values() for item in batch}
 
-    def _take_fair_batch(self) -> list[_Pending]:
+    def _take_fair_batch(self) -> list[Pending]:
         """_take_batch; past the limit, from the requests that have nothing running only (see _room)."""
         running, limit = self._running_and_limit()
         if running < limit:
@@ -144,7 +144,7 @@ class ContinuousBatcher(Batcher):
         if self._wake is not None:
             self._wake.set()
 
-    async def _call_model(self, batch: list[_Pending]) -> list[Any]:
+    async def _call_model(self, batch: list[Pending]) -> list[Any]:
         futures = [item.future for item in batch]
 
         def gone() -> bool:  # read from the model thread: an asyncio future's state is a plain attribute
@@ -152,9 +152,8 @@ class ContinuousBatcher(Batcher):
 
         try:
             return await self._worker.run(
-                self.steps.run, self._run_batch,
-                [item.piece.text for item in batch], [item.piece.source for item in batch],
-                [item.piece.target for item in batch], batch[0].options, cancelled=gone,
+                self.steps.run, self._run_batch, [item.piece for item in batch], batch[0].options,
+                cancelled=gone,
             )
         except StepCancelled:  # every request of the batch went away: nobody reads these
             raise BatchAbandoned() from None

@@ -30,6 +30,17 @@ def limits_context(settings: Any) -> dict[str, int]:
     }
 
 
+def check_alternative_beams(alternatives: int, max_beams: int) -> None:
+    """`alternatives` n-best translations take alternatives + 1 beams: a ValueError when that is more than the
+    server's max_beams."""
+    if alternatives and alternatives + 1 > max_beams:
+        raise ValueError(
+            f"Invalid request: alternatives {alternatives} needs {alternatives + 1} beams (alternatives + 1), "
+            f"but this server allows at most {max_beams} beams (max_beams); ask for at most "
+            f"{max_beams - 1} alternatives"
+        )
+
+
 def _limit(info: ValidationInfo, name: str, default: int) -> int:
     return int((info.context or {}).get(name, default))
 
@@ -197,6 +208,13 @@ class TranslateRequest(_GenerationParams, _TextsAndKey):
             raise ValueError(f"Invalid request: alternatives parameter must be <= {limit} (max_alternatives)")
         return value
 
+    @model_validator(mode="after")
+    def _alternatives_within_beams(self, info: ValidationInfo) -> "TranslateRequest":
+        # n-best needs the best plus `alternatives` others, so at least alternatives + 1 beams (the endpoint
+        # raises num_beams to that): the server's beam limit holds for those beams too
+        check_alternative_beams(self.alternatives, _limit(info, "max_beams", 8))
+        return self
+
 
 class DetectedLanguage(BaseModel):
     confidence: float = Field(description="0 to 100; low values mean the detector is unsure")
@@ -249,6 +267,28 @@ class Language(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: str
+
+
+# The error answers of the translation endpoints, for their OpenAPI `responses`.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "bad input"},
+    403: {"model": ErrorResponse, "description": "missing or invalid API key"},
+    413: {"model": ErrorResponse, "description": "body too large"},
+    415: {"model": ErrorResponse, "description": "unsupported content type"},
+    429: {"model": ErrorResponse, "description": "rate limit exceeded"},
+    503: {"model": ErrorResponse, "description": "not ready, draining, at capacity or timed out"},
+}
+
+
+def body_spec(schema: str, form: bool) -> dict[str, Any]:
+    """OpenAPI `requestBody` of an endpoint that reads its body itself (params.read_params): JSON, and with
+    `form` the two form encodings, each the components schema `schema` (added by the app's openapi())."""
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    content = {"application/json": {"schema": ref}}
+    if form:
+        content["application/x-www-form-urlencoded"] = {"schema": ref}
+        content["multipart/form-data"] = {"schema": ref}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 class Health(BaseModel):

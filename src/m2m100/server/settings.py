@@ -1,6 +1,11 @@
 """Server settings: one table (the fields of `ServerSettings`) gives every option its default, its
 `M2M100_*` environment variable and its command-line flag.
 
+The model's options are not declared here: they are the fields of `m2m100.options.TranslatorOptions`, turned into
+the pydantic fields of `TranslatorSettings` (same names, defaults, help texts and checks; the server's own
+defaults in SERVER_DEFAULTS), which `ServerSettings` extends with the server's options. A new loading option is
+one TranslatorOptions field, and it is a server setting too.
+
 Precedence: command-line flag > environment variable > default. The name of each derives from the field:
 `max_chars` is `--max-chars` and `M2M100_MAX_CHARS`.
 """
@@ -12,29 +17,56 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError, create_model, field_validator
+
+from ..options import OptionSpec, TranslatorOptions
 
 ENV_PREFIX = "M2M100_"
 
+# Where the server's default differs from the Translator's (TranslatorOptions), and its extra bounds.
+SERVER_DEFAULTS: dict[str, Any] = {"max_batch_size": 64}  # smaller batches: a request waits less behind others
+SERVER_BOUNDS: dict[str, dict[str, Any]] = {"max_batch_tokens": {"ge": 16}}
 
-class ServerSettings(BaseModel):
-    """Every option of `m2m100 serve`."""
+
+def _pydantic_field(spec: OptionSpec) -> tuple[Any, Any]:
+    """(annotation, FieldInfo) of one TranslatorOptions field as a setting."""
+    kind: Any = Literal[spec.choices] if spec.choices else spec.kind
+    if spec.check is not None:
+        check = spec.check
+
+        def run_check(value: Any) -> Any:
+            problem = check(value) if value is not None else None
+            if problem:
+                raise ValueError(problem)
+            return value
+
+        kind = Annotated[kind, AfterValidator(run_check)]
+    if spec.optional:
+        kind = Optional[kind]  # noqa: UP007 - a runtime type expression
+    bounds = {"ge": spec.minimum, "le": spec.maximum, **SERVER_BOUNDS.get(spec.name, {})}
+    bounds = {k: v for k, v in bounds.items() if v is not None}
+    default = SERVER_DEFAULTS.get(spec.name, spec.default)
+    return kind, Field(default, description=spec.help, repr=not spec.secret, **bounds)
+
+
+TranslatorSettings = create_model(
+    "TranslatorSettings",
+    __config__=ConfigDict(frozen=True, extra="forbid"),
+    __doc__="The TranslatorOptions fields as settings (m2m100.options; the server's defaults in SERVER_DEFAULTS).",
+    __module__=__name__,
+    **{name: _pydantic_field(spec) for name, spec in TranslatorOptions.specs().items()},
+)
+_TEXT_OPTIONS = tuple(name for name, spec in TranslatorOptions.specs().items() if spec.kind is str)
+
+
+class ServerSettings(TranslatorSettings):
+    """Every option of `m2m100 serve`: the model's (inherited: the TranslatorOptions fields), then the server's."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # -- model -------------------------------------------------------------------------------------------
-    model: str | None = Field(None, description="checkpoint directory or hub id (default: facebook/m2m100_418M)")
-    device: str | None = Field(None, description="torch device, e.g. cpu or cuda:0 (default: CUDA when available)")
-    dtype: str | None = Field(None, description="weights dtype: float32, float16, bfloat16 or auto (default: float32)")
-    quantize: str | None = Field(None, description="quantization passed to the model loader (e.g. int8)")
-    prepack: bool = Field(True, description="pack CPU float32/bfloat16 weights for fast exact inference when "
-                                            "possible (false: plain weights)")
-    shortlist: Path | None = Field(None, description="vocabulary shortlist JSON (m2m100 shortlist build): decode "
-                                                     "over the target language's tokens plus the source's; faster, "
-                                                     "may change some translations (default: full vocabulary)")
-    threads: int | None = Field(None, ge=1, le=1024, description="torch CPU threads (default: torch's choice)")
+    # -- model: the TranslatorOptions fields, inherited (they come first); then the server's own ------------
     warmup: bool = Field(True, description="translate one sentence before /health reports ready")
     # -- network -----------------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="address to bind")
@@ -65,9 +97,6 @@ class ServerSettings(BaseModel):
     max_alternatives: int = Field(3, ge=0, le=16, description="largest alternatives (n-best translations) a "
                                                              "request may ask for")
     # -- batching ----------------------------------------------------------------------------------------
-    max_batch_tokens: int = Field(4096, ge=16, description="token budget of one model batch "
-                                                           "(rows x longest input x beams)")
-    max_batch_size: int = Field(64, ge=1, description="sentences per model batch (1 = one at a time)")
     batch_wait_ms: float = Field(5.0, ge=0, le=10_000, description="how long a new batch waits for more requests")
     scheduler: Literal["batch", "continuous"] = Field(
         "batch", description="batch: each model batch runs to completion before the next starts; continuous: "
@@ -82,7 +111,7 @@ class ServerSettings(BaseModel):
     drain_timeout: float = Field(30.0, gt=0, description="seconds SIGTERM waits for in-flight requests "
                                                          "before exiting")
 
-    @field_validator("model", "device", "dtype", "quantize", "shortlist", mode="before")
+    @field_validator(*_TEXT_OPTIONS, mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -100,6 +129,10 @@ class ServerSettings(BaseModel):
         if not math.isfinite(value):
             raise ValueError("must be a finite number")
         return value
+
+    def translator_options(self) -> TranslatorOptions:
+        """The model's options (the TranslatorOptions fields of these settings)."""
+        return TranslatorOptions(**{name: getattr(self, name) for name in TranslatorOptions.specs()})
 
     # -- sources -----------------------------------------------------------------------------------------
     @classmethod
@@ -183,6 +216,12 @@ def settings_markdown() -> str:
     for flag, env, default, description in settings_table():
         lines.append(f"| `{flag}` | `{env}` | {default} | {description} |")
     return "\n".join(lines)
+
+
+def default_translator_factory(settings: ServerSettings) -> Any:
+    """Load the Translator the settings name (the server runs it in its model worker thread): torch's threads,
+    then `Translator.from_pretrained` with every TranslatorOptions field of the settings, no progress bars."""
+    return settings.translator_options().load(progress=False)
 
 
 def load_api_keys(path: Path) -> frozenset[str]:

@@ -38,37 +38,35 @@ async def translation_events(
     targets: list[str],
     fmt: str,
     options: dict[str, Any],
-    respond: Callable[[list[tuple[str, int, Any, Any]]], dict[str, Any]],
+    respond: Callable[[list[Any]], dict[str, Any]],
 ) -> AsyncIterator[bytes]:
-    """The event stream (see the module docstring). `options` must ask for guard details (`details`), as the
-    native endpoint does; `respond(results)` builds the `done` payload from (text, sentences, None, details)
-    per text. The caller checked capacity; `state.active` counts this request while the stream runs."""
-    from ..guards import summarize
-
+    """The event stream (see the module docstring), with guard details per text (as the native endpoint
+    answers); `respond(results)` builds the `done` payload from a TextResult (m2m100.translate) per text. The
+    caller checked capacity; `state.active` counts this request while the stream runs."""
     settings, engine, batcher = state.settings, state.engine, state.batcher
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.request_timeout
     futures: list[asyncio.Future] = []
     state.active += 1
     try:
-        plan = await asyncio.wait_for(state.prep_worker.run(engine.plan, texts, sources, targets, fmt),
-                                      settings.request_timeout)
-        futures = batcher.submit(plan.pieces, options) if plan.pieces else []
-        reports: list[Any] = []
+        request = engine.request(texts, sources, targets, fmt, options, details=True)
+        plan = await asyncio.wait_for(state.prep_worker.run(engine.plan, request), settings.request_timeout)
+        futures = batcher.submit(plan.pieces, plan.options) if plan.pieces else []
         for i, entry in enumerate(plan.texts):
             if entry.count == 0:
                 yield sse("sentence", {"item": i, "index": 0, "text": entry.original})
             for k in range(entry.count):
+                slot = plan.slots[entry.start + k]
+                if slot < 0:  # a piece the model does not need (no letters): as it is
+                    yield sse("sentence", {"item": i, "index": k, "text": plan.texts_of_piece[entry.start + k]})
+                    continue
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     raise asyncio.TimeoutError()
                 # shield: a timeout here must not cancel the piece for the batch; `finally` cancels them all
-                report = await asyncio.wait_for(asyncio.shield(futures[entry.start + k]), remaining)
-                reports.append(report)
+                report = await asyncio.wait_for(asyncio.shield(futures[slot]), remaining)
                 yield sse("sentence", {"item": i, "index": k, "text": report.text})
-        finished = engine.finish(plan, [r.text for r in reports])
-        results = [(text, entry.count, None, summarize(text, reports[entry.start:entry.start + entry.count]))
-                   for text, entry in zip(finished, plan.texts)]
+        results = engine.finish(plan, [future.result() for future in futures])
         state.counters["translated_requests"] += 1
         yield sse("done", respond(results))
     except asyncio.TimeoutError:

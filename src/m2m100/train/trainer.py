@@ -14,6 +14,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,10 +277,13 @@ class Trainer:
                 group[key] = want[key]
             group["initial_lr"] = c.learning_rate
         self.scheduler.base_lrs = [c.learning_rate] * len(self.optimizer.param_groups)
-        step = self.scheduler.last_epoch
-        for group, factor in zip(self.optimizer.param_groups, self.scheduler.lr_lambdas):
-            group["lr"] = c.learning_rate * factor(step)
-        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        # The rate at the resumed step from this run's base rate and schedule: the scheduler's own step() from the
+        # step before sets each group's lr and get_last_lr(). Its "called before optimizer.step()" check (only
+        # for a checkpoint of step 0) is about a fresh run's order of calls, not a resume.
+        self.scheduler.last_epoch -= 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self.scheduler.step()
         return changed
 
     # -- the loop --------------------------------------------------------------------------------------------------
@@ -515,12 +519,13 @@ class Trainer:
 
 
 class _TensorsAsModel:
-    """Just enough of a model for `loading.save_pretrained`: gathered FSDP weights plus the real config."""
+    """Just enough of a model for `loading.save_pretrained`: gathered FSDP weights plus the real config and
+    generation config (so an FSDP run saves the same files as the others)."""
 
     def __init__(self, tensors: dict[str, torch.Tensor], model):
         self._tensors = tensors
         self.config = model.config
-        self._generation_config = getattr(model, "_generation_config", None)
+        self.generation_config = getattr(model, "generation_config", None)
 
     def named_parameters(self):
         return iter(self._tensors.items())

@@ -101,6 +101,11 @@ class Translator:
                                   max_batch_size=max_batch_size, shortlist=self.shortlist)
 
     @property
+    def model_lock(self) -> Any:
+        """The lock model calls outside a server's step scheduler are serialised under (one at a time)."""
+        return self._lock
+
+    @property
     def max_batch_tokens(self) -> int:
         """Token budget of one model batch (rows x longest input x beams)."""
         return self.runner.max_batch_tokens

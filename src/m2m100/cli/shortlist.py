@@ -18,13 +18,13 @@ import json
 import sys
 from pathlib import Path
 
+from .base import CommandError, Parser, UsageError, note
+
 HELP = "build or inspect a vocabulary shortlist (faster decoding over fewer output tokens)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .cli import _Parser
-
-    sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
     build = sub.add_parser("build", help="build a shortlist from target-language text")
     build.add_argument("-m", "--model", default=None,
                        help="checkpoint directory or hub id whose tokenizer to use (default: $M2M100_MODEL or "
@@ -44,8 +44,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .cli import UsageError
-
     if args.action == "build":
         return _build(args)
     if args.action == "info":
@@ -54,10 +52,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from .cli import CommandError, UsageError, _note
-    from .errors import CheckpointError
-    from .generation.shortlist import FILE_NAME, VocabShortlist
-    from .translate import default_model
+    from ..errors import CheckpointError
+    from ..generation.shortlist import FILE_NAME, VocabShortlist
+    from ..translate import default_model
 
     if args.min_count < 1:
         raise UsageError(f"--min-count must be at least 1, got {args.min_count}")
@@ -86,14 +83,14 @@ def _build(args: argparse.Namespace) -> int:
     if not output.parent.is_dir():
         raise CommandError(f"{output.parent}: no such directory")
 
-    from .auto import AutoTokenizer
+    from ..auto import AutoTokenizer
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(model)
     except CheckpointError as exc:
         raise CommandError(str(exc)) from None
     codes = getattr(tokenizer, "lang_code_to_id", {})
-    from .languages import normalize_language
+    from ..languages import normalize_language
 
     texts = {}
     for lang, path in sources.items():
@@ -102,15 +99,13 @@ def _build(args: argparse.Namespace) -> int:
     shortlist = VocabShortlist.build(tokenizer, texts, min_count=args.min_count)
     shortlist.save(output)
     sizes = ", ".join(f"{code} {n}" for code, n in shortlist.sizes().items())
-    _note(f"wrote {output}: kept tokens per language (of {shortlist.vocab_size}): {sizes}")
+    note(f"wrote {output}: kept tokens per language (of {shortlist.vocab_size}): {sizes}")
     return 0
 
 
 def _read_text(path: Path, column: int) -> list[str]:
     """Lines of a text file (.gz allowed), or one column of a .tsv file; CommandError for bad UTF-8 or a row
     without that column."""
-    from .cli import CommandError
-
     tsv = path.name.removesuffix(".gz").endswith(".tsv")
     opener = gzip.open if path.name.endswith(".gz") else open
     lines = []
@@ -131,9 +126,8 @@ def _read_text(path: Path, column: int) -> list[str]:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .cli import CommandError
-    from .errors import CheckpointError
-    from .generation.shortlist import VocabShortlist
+    from ..errors import CheckpointError
+    from ..generation.shortlist import VocabShortlist
 
     try:
         shortlist = VocabShortlist.load(args.file)
