@@ -47,3 +47,18 @@ def data_dir() -> Path:
     if not DATA_DIR.is_dir():
         pytest.skip(f"shared data not found at {DATA_DIR} (set M2M100_DATA)")
     return DATA_DIR
+
+
+@pytest.fixture
+def no_env_model(monkeypatch):
+    """CLI tests name their model: $M2M100_MODEL of the environment must not leak in."""
+    monkeypatch.delenv("M2M100_MODEL", raising=False)
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """`m2m100 ARGV` in this process: (exit code, stdout, stderr)."""
+    from m2m100 import cli
+
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, build_checkpoint, greedy_generation
+from conftest import build_checkpoint, greedy_generation, REPO, run_cli as run
 from m2m100 import cli
 from m2m100.translate import Translator
 
@@ -31,15 +31,7 @@ def reference(model_dir) -> Translator:
     return Translator.from_pretrained(model_dir, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def _no_env_model(monkeypatch):
-    monkeypatch.delenv("M2M100_MODEL", raising=False)
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("no_env_model")
 
 
 def subprocess_run(*argv: str, stdin: bytes | None = None, env: dict | None = None, timeout: float = 120):

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import build_checkpoint, greedy_generation
-from m2m100 import cli
+from conftest import build_checkpoint, greedy_generation, run_cli as run
 from m2m100.cli.resume import STATE_VERSION, ResumeState
 from m2m100.translate import Translator
 
@@ -25,15 +24,7 @@ def model_dir(tmp_path_factory, spm_bpe) -> Path:
     return directory
 
 
-@pytest.fixture(autouse=True)
-def _no_env_model(monkeypatch):
-    monkeypatch.delenv("M2M100_MODEL", raising=False)
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("no_env_model")
 
 
 def job_lines(n: int) -> list[str]:

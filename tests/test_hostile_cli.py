@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, build_checkpoint, greedy_generation
-from m2m100 import cli
+from conftest import build_checkpoint, greedy_generation, REPO, run_cli as run
 
 GENERATION = greedy_generation(8)
 LINES = ["the house is green.", "we walk to school every morning.", "birds sing!", "", "дом зелёный"]
@@ -27,15 +26,7 @@ def model_dir(tmp_path_factory, spm_bpe) -> Path:
     return directory
 
 
-@pytest.fixture(autouse=True)
-def _no_env_model(monkeypatch):
-    monkeypatch.delenv("M2M100_MODEL", raising=False)
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("no_env_model")
 
 
 def _env() -> dict:
