@@ -8,9 +8,11 @@ import warnings
 import pytest
 import torch
 from conftest import TINY
-from test_generation import biased_checkpoint
+from generation.test_search import biased_checkpoint
 
 from m2m100 import M2M100ForConditionalGeneration
+
+pytestmark = pytest.mark.parity
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()

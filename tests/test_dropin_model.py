@@ -17,6 +17,8 @@ from m2m100 import (
 )
 from m2m100.model import M2M100Decoder, M2M100Encoder
 
+pytestmark = pytest.mark.parity
+
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
 warnings.filterwarnings("ignore", module="transformers")

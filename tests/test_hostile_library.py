@@ -18,6 +18,8 @@ from conftest import TINY, save_random_model
 from m2m100 import M2M100Config, M2M100ForConditionalGeneration
 from m2m100.errors import CheckpointError, ConfigError, GenerationError
 
+pytestmark = pytest.mark.hostile
+
 VOCAB = 200
 
 

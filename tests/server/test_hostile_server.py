@@ -14,6 +14,8 @@ import pytest
 
 from .conftest import post_json
 
+pytestmark = pytest.mark.hostile
+
 HERE = Path(__file__).resolve().parent
 SPIN_LAUNCHER = HERE / "hostile_launcher.py"
 KEYS = ["k-cap", "k-ok", "k-flood"]

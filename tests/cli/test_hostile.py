@@ -26,7 +26,7 @@ def model_dir(tmp_path_factory, spm_bpe) -> Path:
     return directory
 
 
-pytestmark = pytest.mark.usefixtures("no_env_model")
+pytestmark = [pytest.mark.usefixtures("no_env_model"), pytest.mark.hostile]
 
 
 def _env() -> dict:

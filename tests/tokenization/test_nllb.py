@@ -27,6 +27,8 @@ from m2m100.errors import CheckpointError
 from m2m100.languages_nllb import NLLB_LANGUAGE_CODES, NLLB_LANGUAGE_NAMES
 from m2m100.tokenization import M2M100Tokenizer, NllbTokenizer
 
+pytestmark = pytest.mark.parity
+
 CODES = NLLB_LANGUAGE_CODES
 # FLORES-like lines in many scripts, plus added-token and unknown-character cases.
 LINES = [" ".join(words[:10]) for words in WORDS.values()] + make_corpus(30, seed=21) + [

@@ -27,6 +27,8 @@ from m2m100.errors import CheckpointError, ConfigError, LanguageError
 from m2m100.languages import FAIRSEQ_LANGUAGE_CODES
 from m2m100.tokenizer import BatchEncoding, M2M100Tokenizer
 
+pytestmark = pytest.mark.parity
+
 LANG_TOKENS = {name: [f"__{code}__" for code in codes] for name, codes in FAIRSEQ_LANGUAGE_CODES.items()}
 SPECIALS = {"bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
 

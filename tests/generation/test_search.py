@@ -13,6 +13,8 @@ from conftest import TINY, random_state_init
 
 from m2m100 import GenerationError, M2M100Config, M2M100ForConditionalGeneration
 
+pytestmark = pytest.mark.parity
+
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
 warnings.filterwarnings("ignore", module="transformers")

@@ -11,6 +11,8 @@ import torch
 from m2m100.train import Trainer, TrainingConfig
 from m2m100.train.optim import lr_lambda
 
+pytestmark = pytest.mark.hostile
+
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():

@@ -10,7 +10,7 @@ import warnings
 import pytest
 import torch
 from conftest import write_tokenizer_files
-from test_generation import biased_checkpoint
+from generation.test_search import biased_checkpoint
 
 from m2m100 import GenerationConfig, GenerationError, M2M100ForConditionalGeneration
 

@@ -468,7 +468,7 @@ def test_reassembly_spacing_between_scripts():
 
 
 def test_readme_python_example_runs(ckpt, monkeypatch, tmp_path):
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Python API", 1)[1]
     code = section.split("```python", 1)[1].split("```", 1)[0]
     monkeypatch.setenv("M2M100_MODEL", str(ckpt))
