@@ -256,12 +256,10 @@ class Translator:
         documents = [HtmlDocument(text) for text in items] if html else None
         seen = [" ".join(doc.texts) for doc in documents] if documents is not None else items
         sources, detected = self.model_languages.sources(request.source, seen)
-        dedupe = not options.get("do_sample", getattr(self.runner.generation_config(), "do_sample", False))
+        jobs = _Jobs(self._dedupes(options))
         plans: list[TextPlan] = []
         slots: list[int] = []
         originals: list[str] = []
-        unique: dict[tuple[str, str, str], int] = {}
-        jobs: list[tuple[str, str, str]] = []
         for i, (text, src, tgt) in enumerate(zip(items, sources, targets)):
             if check is not None:
                 check()
@@ -275,18 +273,10 @@ class Translator:
                     entry.splits.append(split)
                     for piece in split.pieces:
                         originals.append(piece)
-                        cleaned = clean_for_model(piece)
-                        if not needs_translation(cleaned):
-                            slots.append(-1)
-                            continue
-                        key = (cleaned, src, tgt)
-                        if not dedupe or key not in unique:
-                            unique[key] = len(jobs)
-                            jobs.append(key)
-                        slots.append(unique[key])
+                        slots.append(jobs.slot(piece, src, tgt))
             entry.count = len(slots) - entry.start
             plans.append(entry)
-        return Plan(plans, self._tokenized(jobs), slots, originals, options, single)
+        return Plan(plans, self._tokenized(jobs.keys), slots, originals, options, single)
 
     def run_options(self, request: TranslationRequest) -> dict[str, Any]:
         """The checked run options of a request: its generation options, plus `alternatives` (n-best size, 0
@@ -456,21 +446,9 @@ class Translator:
         options = self.run_options(request)
         if nbest:
             options["alternatives"] = nbest
-        dedupe = not options.get("do_sample", getattr(self.runner.generation_config(), "do_sample", False))
-        unique: dict[tuple[str, str, str], int] = {}
-        jobs: list[tuple[str, str, str]] = []
-        slots: list[int] = []
-        for piece, src, tgt in zip(items, sources, targets):
-            cleaned = clean_for_model(piece)
-            if src == tgt or not needs_translation(cleaned):
-                slots.append(-1)
-                continue
-            key = (cleaned, src, tgt)
-            if not dedupe or key not in unique:
-                unique[key] = len(jobs)
-                jobs.append(key)
-            slots.append(unique[key])
-        outputs = self.run(self._tokenized(jobs), options, progress=progress)
+        jobs = _Jobs(self._dedupes(options))
+        slots = [-1 if src == tgt else jobs.slot(piece, src, tgt) for piece, src, tgt in zip(items, sources, targets)]
+        outputs = self.run(self._tokenized(jobs.keys), options, progress=progress)
         details = options.get("details")
         kept = (lambda p: [p]) if nbest else ((lambda p: PieceReport(text=p)) if details else (lambda p: p))
         return [kept(piece) if slot < 0 else outputs[slot] for piece, slot in zip(items, slots)]
@@ -537,6 +515,10 @@ class Translator:
             ids = tokenizer(texts)["input_ids"]
         return [list(map(int, row)) for row in ids]
 
+    def _dedupes(self, options: dict[str, Any]) -> bool:
+        """Whether equal pieces are translated once: not when sampling (each draw is its own)."""
+        return not options.get("do_sample", getattr(self.runner.generation_config(), "do_sample", False))
+
     def _tokenized(self, jobs: list[tuple[str, str, str]]) -> list[Piece]:
         """Pieces with their model input ids, tokenized per source language in one call each."""
         ids: list[list[int]] = [[] for _ in jobs]
@@ -554,6 +536,26 @@ class Translator:
 # =====================================================================================================
 # Keys of the run options (Translator.run_options) that are not generation options.
 RUN_KEYS = frozenset({"alternatives", "details", "guards", "max_new_tokens_cap"})
+
+
+class _Jobs:
+    """The distinct model inputs of a plan: `slot(piece, source, target)` is the index of the piece's job in
+    `keys` (cleaned text, source, target), or -1 for a piece without letters (kept as it is)."""
+
+    def __init__(self, dedupe: bool):
+        self.dedupe = dedupe
+        self.keys: list[tuple[str, str, str]] = []
+        self._index: dict[tuple[str, str, str], int] = {}
+
+    def slot(self, piece: str, source: str, target: str) -> int:
+        cleaned = clean_for_model(piece)
+        if not needs_translation(cleaned):
+            return -1
+        key = (cleaned, source, target)
+        if not self.dedupe or key not in self._index:
+            self._index[key] = len(self.keys)
+            self.keys.append(key)
+        return self._index[key]
 
 
 def _texts(texts: Any) -> tuple[list[str], bool]:
